@@ -1,0 +1,105 @@
+"""The flat graph a spec expands to: named nodes, resolved references, topological order."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from .errors import Location, SpecError
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One input of a node: a node's full name and, for multi-output nodes, which output."""
+
+    node: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.node if self.index is None else f"{self.node}[{self.index}]"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Marks a residual's projection: built only when the body changes the input's shape.
+
+    When `body` and `shortcut_input` have the same shape at compile time, every node of the
+    group is skipped and `output` stands for `shortcut_input` itself.
+    """
+
+    group: str
+    body: Ref
+    shortcut_input: Ref
+    output: str
+
+
+@dataclass
+class Node:
+    """One layer (or submodel call) of the graph, with where it came from in the spec."""
+
+    name: str
+    type: str
+    args: dict
+    inputs: list  # Ref, or an unresolved reference resolved by `Graph.resolve`
+    location: Location
+    path: str
+    guard: Guard | None = None
+    after: tuple = ()  # names that must be computed first (for guards)
+
+
+@dataclass
+class Graph:
+    """One model: its inputs (name -> shape), nodes in computation order, and outputs."""
+
+    name: str
+    inputs: dict
+    nodes: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    input_locations: dict = field(default_factory=dict)
+    location: Location | None = None
+
+    def node_map(self) -> dict:
+        return {node.name: node for node in self.nodes}
+
+    def sort(self) -> None:
+        """Order nodes so every input comes first; keep spec order where free; report cycles."""
+        index = {node.name: i for i, node in enumerate(self.nodes)}
+        dependents: dict[str, list[str]] = {name: [] for name in index}
+        pending: dict[str, int] = {}
+        for node in self.nodes:
+            deps = {ref.node for ref in node.inputs if ref.node in index} | {
+                name for name in node.after if name in index}
+            pending[node.name] = len(deps)
+            for dep in deps:
+                dependents[dep].append(node.name)
+        ready = [(index[name], name) for name, count in pending.items() if count == 0]
+        heapq.heapify(ready)
+        ordered = []
+        while ready:
+            _, name = heapq.heappop(ready)
+            ordered.append(name)
+            for dependent in dependents[name]:
+                pending[dependent] -= 1
+                if pending[dependent] == 0:
+                    heapq.heappush(ready, (index[dependent], dependent))
+        if len(ordered) < len(self.nodes):
+            self._raise_cycle({name for name, count in pending.items() if count > 0})
+        nodes = self.node_map()
+        self.nodes = [nodes[name] for name in ordered]
+
+    def _raise_cycle(self, stuck: set) -> None:
+        nodes = self.node_map()
+        start = min(stuck, key=lambda name: self.nodes.index(nodes[name]))
+        cycle, current = [start], start
+        while True:
+            current = next(ref.node for ref in nodes[current].inputs if ref.node in stuck)
+            if current in cycle:
+                cycle = cycle[cycle.index(current):] + [current]
+                break
+            cycle.append(current)
+        first = nodes[cycle[0]]
+        raise SpecError(
+            "the graph has a cycle: " + " -> ".join(reversed(cycle))
+            + "; a node cannot depend on its own output",
+            first.location, first.path,
+        )

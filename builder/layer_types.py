@@ -1,0 +1,212 @@
+"""The built-in layer types: the one place a spec type name is tied to a Keras layer.
+
+Spec names are short (`kernel`, `pool`) where Keras's are long (`kernel_size`, `pool_size`);
+defaults are Keras's own, so a spec reads like the Keras code it replaces.
+"""
+
+from __future__ import annotations
+
+from .registry import REQUIRED, Arg, register_layer
+
+ACTIVATIONS = (
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "swish", "silu",
+    "hard_swish", "hard_silu", "mish", "sigmoid", "hard_sigmoid", "tanh", "softmax",
+    "log_softmax", "softplus", "softsign", "exponential",
+)
+PADDINGS = ("valid", "same")
+
+
+def _keras_layers():
+    import keras
+
+    return keras.layers
+
+
+def _register(name, keras_class, args=None, doc="", inputs="one", category="core", fixed=None):
+    """Register a type built as `keras_class(keras.layers)(**kwargs, **fixed)`.
+
+    `keras_class` picks the class from `keras.layers` lazily, so no backend loads at import.
+    """
+    fixed = dict(fixed or {})
+
+    def factory(**kwargs):
+        return keras_class(_keras_layers())(**fixed, **kwargs)
+
+    factory.__qualname__ = f"build_{name}"
+    register_layer(name, factory, args, doc, inputs, category)
+
+
+def _activation_arg(default=None):
+    return Arg("string", default, "activation applied to the output", choices=(None, *ACTIVATIONS))
+
+
+def _weights_args(bias=True):
+    return {
+        "use_bias": Arg("bool", bias, "learn an additive bias"),
+        "kernel_initializer": Arg("string", "glorot_uniform", "initializer name for the kernel"),
+        "bias_initializer": Arg("string", "zeros", "initializer name for the bias"),
+        "kernel_regularizer": Arg("string", None, "regularizer name for the kernel ('l1', 'l2')",
+                                  choices=(None, "l1", "l2", "l1_l2")),
+    }
+
+
+def _conv_args(kernel_required=True, with_filters=True, rank=2):
+    args = {}
+    if with_filters:
+        args["filters"] = Arg("int", REQUIRED, "number of output channels", minimum=1)
+    args.update({
+        "kernel": Arg("ints", REQUIRED if kernel_required else 3, "kernel size",
+                      minimum=1, keras_name="kernel_size"),
+        "strides": Arg("ints", 1, "stride", minimum=1),
+        "padding": Arg("string", "valid", "'valid' (no padding) or 'same'", choices=PADDINGS),
+        "dilation_rate": Arg("ints", 1, "dilation", minimum=1),
+        "activation": _activation_arg(),
+    })
+    return args
+
+
+def _pool_args(default_pool=2):
+    return {
+        "pool": Arg("ints", default_pool, "window size", minimum=1, keras_name="pool_size"),
+        "strides": Arg("ints", None, "stride (defaults to the window size)", minimum=1),
+        "padding": Arg("string", "valid", "'valid' or 'same'", choices=PADDINGS),
+    }
+
+
+# Convolutions --------------------------------------------------------------------------------
+_register("conv", lambda L: L.Conv2D, {**_conv_args(), "groups": Arg("int", 1, "grouped convolution", minimum=1),
+                             **_weights_args()}, "2D convolution (keras.layers.Conv2D)", category="conv")
+_register("conv1d", lambda L: L.Conv1D, {**_conv_args(), "groups": Arg("int", 1, "grouped convolution", minimum=1),
+                               **_weights_args()}, "1D convolution (keras.layers.Conv1D)", category="conv")
+_register("depthwise_conv", lambda L: L.DepthwiseConv2D, {
+    **_conv_args(with_filters=False),
+    "depth_multiplier": Arg("int", 1, "output channels per input channel", minimum=1),
+    **{k: v for k, v in _weights_args().items() if k not in ("kernel_initializer", "kernel_regularizer")},
+}, "depthwise 2D convolution (keras.layers.DepthwiseConv2D)", category="conv")
+_register("separable_conv", lambda L: L.SeparableConv2D, {
+    **_conv_args(),
+    "depth_multiplier": Arg("int", 1, "depthwise channels per input channel", minimum=1),
+    **{k: v for k, v in _weights_args().items() if k not in ("kernel_initializer", "kernel_regularizer")},
+}, "depthwise-separable 2D convolution (keras.layers.SeparableConv2D)", category="conv")
+_register("conv_transpose", lambda L: L.Conv2DTranspose, {
+    **_conv_args(),
+    "output_padding": Arg("ints", None, "extra rows/columns on one side of the output", minimum=0),
+    **_weights_args(),
+}, "transposed 2D convolution, 'up-convolution' (keras.layers.Conv2DTranspose)", category="conv")
+_register("dense", lambda L: L.Dense, {
+    "units": Arg("int", REQUIRED, "number of output units", minimum=1),
+    "activation": _activation_arg(),
+    **_weights_args(),
+}, "fully connected layer (keras.layers.Dense)", category="core")
+
+# Pooling ---------------------------------------------------------------------------------------
+_register("maxpool", lambda L: L.MaxPooling2D, _pool_args(), category="pooling")
+_register("avgpool", lambda L: L.AveragePooling2D, _pool_args(), category="pooling")
+_register("maxpool1d", lambda L: L.MaxPooling1D, _pool_args(), category="pooling")
+_register("avgpool1d", lambda L: L.AveragePooling1D, _pool_args(), category="pooling")
+_GLOBAL_ARGS = {"keepdims": Arg("bool", False, "keep the spatial axes with size 1")}
+_register("global_avg_pool", lambda L: L.GlobalAveragePooling2D, _GLOBAL_ARGS, category="pooling")
+_register("global_max_pool", lambda L: L.GlobalMaxPooling2D, _GLOBAL_ARGS, category="pooling")
+_register("global_avg_pool1d", lambda L: L.GlobalAveragePooling1D, _GLOBAL_ARGS, category="pooling")
+_register("global_max_pool1d", lambda L: L.GlobalMaxPooling1D, _GLOBAL_ARGS, category="pooling")
+
+# Normalization and regularization --------------------------------------------------------------
+_register("batchnorm", lambda L: L.BatchNormalization, {
+    "axis": Arg("int", -1, "the feature axis"),
+    "momentum": Arg("number", 0.99, "moving-average momentum"),
+    "epsilon": Arg("number", 1e-3, "added to the variance", minimum=0),
+    "center": Arg("bool", True, "learn an offset (beta)"),
+    "scale": Arg("bool", True, "learn a scale (gamma)"),
+}, category="normalization")
+_register("layernorm", lambda L: L.LayerNormalization, {
+    "axis": Arg("ints", -1, "axes to normalize over"),
+    "epsilon": Arg("number", 1e-3, "added to the variance", minimum=0),
+    "center": Arg("bool", True, "learn an offset (beta)"),
+    "scale": Arg("bool", True, "learn a scale (gamma)"),
+}, category="normalization")
+_register("dropout", lambda L: L.Dropout, {
+    "rate": Arg("number", REQUIRED, "fraction of units dropped during training", minimum=0),
+    "seed": Arg("int", None, "random seed"),
+}, category="regularization")
+_register("spatial_dropout", lambda L: L.SpatialDropout2D, {
+    "rate": Arg("number", REQUIRED, "fraction of channels dropped during training", minimum=0),
+    "seed": Arg("int", None, "random seed"),
+}, category="regularization")
+_register("rescaling", lambda L: L.Rescaling, {
+    "scale": Arg("number", REQUIRED, "multiplier"),
+    "offset": Arg("number", 0.0, "added after scaling"),
+}, category="preprocessing")
+_register("normalization", lambda L: L.Normalization, {
+    "mean": Arg("numbers", REQUIRED, "per-feature mean"),
+    "variance": Arg("numbers", REQUIRED, "per-feature variance", minimum=0),
+    "axis": Arg("ints", -1, "the feature axis"),
+}, "(x - mean) / sqrt(variance) with fixed statistics (keras.layers.Normalization)",
+    category="preprocessing")
+
+
+def _lrn_factory(**kwargs):
+    from layers.local_response_normalization import LocalResponseNormalization
+
+    return LocalResponseNormalization(**kwargs)
+
+
+register_layer("lrn", _lrn_factory, {
+    "depth_radius": Arg("int", 2, "channels on each side in the sum (AlexNet: 2, i.e. n=5)", minimum=0),
+    "bias": Arg("number", 2.0, "k in the paper", minimum=0),
+    "alpha": Arg("number", 1e-4, "scale of the sum of squares"),
+    "beta": Arg("number", 0.75, "exponent"),
+}, "local response normalization across channels (Krizhevsky et al. 2012)", category="normalization")
+
+# Activations -----------------------------------------------------------------------------------
+_register("relu", lambda L: L.ReLU, {
+    "max_value": Arg("number", None, "upper clip", minimum=0),
+    "negative_slope": Arg("number", 0.0, "slope below the threshold", minimum=0),
+    "threshold": Arg("number", 0.0, "values below are set to zero (or the negative slope)"),
+}, category="activation")
+_register("relu6", lambda L: L.ReLU, {}, "min(max(x, 0), 6)", category="activation", fixed={"max_value": 6.0})
+_register("leaky_relu", lambda L: L.LeakyReLU, {
+    "negative_slope": Arg("number", 0.3, "slope for x < 0", minimum=0),
+}, category="activation")
+_register("elu", lambda L: L.ELU, {"alpha": Arg("number", 1.0, "scale for x < 0")}, category="activation")
+for _name in ("gelu", "swish", "hard_swish", "sigmoid", "tanh"):
+    _register(_name, lambda L: L.Activation, {}, f"keras.activations.{_name}", category="activation",
+              fixed={"activation": _name})
+_register("softmax", lambda L: L.Softmax, {"axis": Arg("ints", -1, "axis to normalize over")},
+          category="activation")
+_register("activation", lambda L: L.Activation, {
+    "fn": Arg("string", REQUIRED, "activation name", choices=ACTIVATIONS, keras_name="activation"),
+}, "any Keras activation by name", category="activation")
+
+# Shape -----------------------------------------------------------------------------------------
+_register("flatten", lambda L: L.Flatten, {}, category="reshaping")
+_register("reshape", lambda L: L.Reshape, {
+    "target_shape": Arg("shape", REQUIRED, "new shape without the batch axis; -1 once to infer"),
+}, category="reshaping")
+_register("zero_padding", lambda L: L.ZeroPadding2D, {
+    "padding": Arg("padding", 1, "rows/columns of zeros: n, [rows, cols] or [[top, bottom], [left, right]]",
+                   minimum=0),
+}, category="reshaping")
+_register("cropping", lambda L: L.Cropping2D, {
+    "cropping": Arg("padding", REQUIRED, "rows/columns removed: n, [rows, cols] or [[top, bottom], [left, right]]",
+                    minimum=0),
+}, category="reshaping")
+_register("upsampling", lambda L: L.UpSampling2D, {
+    "size": Arg("ints", 2, "upsampling factor", minimum=1),
+    "interpolation": Arg("string", "nearest", "interpolation",
+                         choices=("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")),
+}, category="reshaping")
+_register("identity", lambda L: L.Identity, {}, "passes its input through (a named tap point)", category="core")
+
+# Merges ----------------------------------------------------------------------------------------
+_register("add", lambda L: L.Add, {}, "element-wise sum; all inputs must have the same shape",
+          inputs="many", category="merge")
+_register("subtract", lambda L: L.Subtract, {}, "first input minus second; same shapes", inputs="many",
+          category="merge")
+_register("multiply", lambda L: L.Multiply, {}, "element-wise product; same shapes", inputs="many",
+          category="merge")
+_register("average", lambda L: L.Average, {}, "element-wise mean; same shapes", inputs="many", category="merge")
+_register("maximum", lambda L: L.Maximum, {}, "element-wise maximum; same shapes", inputs="many",
+          category="merge")
+_register("concat", lambda L: L.Concatenate, {
+    "axis": Arg("int", -1, "the axis to join along; all other axes must match"),
+}, "join along an axis (channels by default)", inputs="many", category="merge")

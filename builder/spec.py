@@ -1,0 +1,72 @@
+"""Loading a spec: YAML -> schema validation -> expansion into graphs. No Keras import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Location, SpecError
+from .expand import MAX_NODES, _deep_substitute, expand_document, load_blocks, resolve_params
+from .expressions import ExpressionError
+from .schema import validate_document
+from .yaml_loader import LocatedDict, load_yaml_file, location_of
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A loaded, validated and expanded spec."""
+
+    name: str
+    file: str
+    params: dict
+    overrides: dict
+    graphs: dict
+    main: str
+    expect: dict = field(default_factory=dict)
+    test_overrides: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    document: LocatedDict | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def graph(self):
+        """The main model's graph."""
+        return self.graphs[self.main]
+
+
+def _load_library(path: Path) -> LocatedDict:
+    document = load_yaml_file(path)
+    validate_document(document, str(path))
+    return document
+
+
+def load_spec(path: str | Path, overrides: dict | None = None, max_nodes: int = MAX_NODES) -> Spec:
+    """Load, validate and expand a spec file; raise `SpecError` naming the spec line on failure.
+
+    `overrides` maps param names to values (what `--set name=value` gives on the command line).
+    """
+    file = str(path)
+    document = load_yaml_file(path)
+    validate_document(document, file)
+    params = resolve_params(document, overrides, file)
+    blocks = load_blocks(document, file, _load_library)
+    graphs, main = expand_document(document, file, params, blocks, max_nodes)
+    expect = _resolved(document, "expect", params, file)
+    return Spec(
+        name=str(document.get("name", Path(file).stem)),
+        file=file,
+        params=params,
+        overrides=dict(overrides or {}),
+        graphs=graphs,
+        main=main,
+        expect=expect,
+        test_overrides=dict(document.get("test_overrides") or {}),
+        train=dict(document.get("train") or {}),
+        document=document,
+    )
+
+
+def _resolved(document, key, params, file) -> dict:
+    try:
+        return _deep_substitute(dict(document.get(key) or {}), params)
+    except ExpressionError as exc:
+        raise SpecError(str(exc), location_of(document, key) or Location(file, 1, 1), key) from None

@@ -1,0 +1,135 @@
+"""YAML -> plain data that remembers where every value came from.
+
+Mappings become `LocatedDict` and sequences `LocatedList`; both record the location of each
+key and item, so any later stage can point a user at the exact spec line. Loading goes through
+`yaml.SafeLoader` only: a spec is data, and no YAML tag can construct a Python object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import Location, SpecError
+
+# Generous for any real network, small enough that an alias bomb ("billion laughs") is refused
+# in milliseconds instead of exhausting memory.
+MAX_YAML_NODES = 200_000
+
+
+class LocatedDict(dict):
+    """A dict whose keys and values remember their spec location."""
+
+    location: Location
+    key_locations: dict
+    value_locations: dict
+
+    def loc(self, key=None) -> Location:
+        if key is None:
+            return self.location
+        return self.value_locations.get(key, self.key_locations.get(key, self.location))
+
+    def key_loc(self, key) -> Location:
+        return self.key_locations.get(key, self.location)
+
+
+class LocatedList(list):
+    """A list whose items remember their spec location."""
+
+    location: Location
+    item_locations: list
+
+    def loc(self, index=None) -> Location:
+        if index is None or not 0 <= index < len(self.item_locations):
+            return self.location
+        return self.item_locations[index]
+
+
+def location_of(container, key=None, default: Location | None = None) -> Location | None:
+    """The location of `container[key]` (or the container) if it was loaded from YAML."""
+    if isinstance(container, (LocatedDict, LocatedList)):
+        return container.loc(key)
+    return default
+
+
+def _mark(file: str, node: yaml.Node) -> Location:
+    return Location(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Converter:
+    def __init__(self, file: str, loader: yaml.SafeLoader):
+        self.file = file
+        self.loader = loader
+        self.visited = 0
+
+    def convert(self, node: yaml.Node):
+        self.visited += 1
+        if self.visited > MAX_YAML_NODES:
+            raise SpecError(
+                f"the document expands to more than {MAX_YAML_NODES} YAML nodes "
+                "(an alias bomb?); write the structure out or use `repeat`",
+                _mark(self.file, node),
+            )
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node)
+        if isinstance(node, yaml.SequenceNode):
+            return self._sequence(node)
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode) -> LocatedDict:
+        self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        result = LocatedDict()
+        result.location = _mark(self.file, node)
+        result.key_locations, result.value_locations = {}, {}
+        for key_node, value_node in node.value:
+            key = self.convert(key_node)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise SpecError("mapping keys must be plain scalars", _mark(self.file, key_node))
+            if key in result:
+                raise SpecError(f"duplicate key '{key}'", _mark(self.file, key_node))
+            result[key] = self.convert(value_node)
+            result.key_locations[key] = _mark(self.file, key_node)
+            result.value_locations[key] = _mark(self.file, value_node)
+        return result
+
+    def _sequence(self, node: yaml.SequenceNode) -> LocatedList:
+        result = LocatedList(self.convert(item) for item in node.value)
+        result.location = _mark(self.file, node)
+        result.item_locations = [_mark(self.file, item) for item in node.value]
+        return result
+
+
+def load_yaml_text(text: str, file: str = "<string>"):
+    """Parse one YAML document into located plain data; syntax errors become SpecErrors."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            raise SpecError("the file is empty; a spec needs at least `input` and `layers`",
+                            Location(file, 1, 1))
+        return _Converter(file, loader).convert(root)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        line = text.splitlines()[where.line - 1] if 0 < where.line <= len(text.splitlines()) else ""
+        if "${" in line:
+            problem += '; inside { } or [ ], quote expressions: "${width * 2}"'
+        raise SpecError(f"not valid YAML: {problem}", where) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML: {exc}", Location(file, 1, 1)) from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(path: str | Path):
+    """Read and parse a spec file, reporting unreadable files as SpecErrors."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError("no such file", Location(str(path), 1, 1)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read the file: {exc}", Location(str(path), 1, 1)) from None
+    return load_yaml_text(text, str(path))

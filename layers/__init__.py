@@ -1,0 +1,9 @@
+"""Keras Blueprint's own Keras layers, one class per file.
+
+Importing this package registers them as Keras serializables, which `keras.saving.load_model`
+needs to load a model that uses them.
+"""
+
+from .local_response_normalization import LocalResponseNormalization
+
+__all__ = ["LocalResponseNormalization"]

@@ -1,0 +1,1 @@
+"""Training strategies, data loading and run folders (see the README's training section)."""
