@@ -204,9 +204,9 @@ class _Expander:
         args_location = location_of(item, type_key) if isinstance(item, dict) else location
         if type_name in CONSTRUCTS:
             output = self._construct(type_name, args, scope, local, "name" in meta, inputs,
-                                     args_location, node_path)
+                                     location, node_path)
         elif type_name in self.blocks:
-            output = self._block(type_name, args, scope, local, inputs, args_location, node_path)
+            output = self._block(type_name, args, scope, local, inputs, location, node_path)
         elif type_name in self.models:
             output = self._add(scope, local, SUBMODEL, {"model": type_name}, inputs, location, node_path)
         else:

@@ -245,7 +245,8 @@ def validate_document(document, file: str) -> None:
     if not errors:
         return
     located = [(_locate(document, error, file), error) for error in errors]
-    located.sort(key=lambda pair: (pair[0][0].line, pair[0][0].column) if pair[0][0] else (0, 0))
+    # A misspelt argument also leaves the real one missing: report the misspelling.
+    located.sort(key=lambda pair: (pair[1].validator == "required", pair[0][0].line, pair[0][0].column))
     (location, path), error = located[0]
     raise SpecError(_message(document, error), location, path)
 
@@ -303,7 +304,7 @@ def _message(document, error) -> str:
     if len(path) >= 2 and path[-2] in types and isinstance(path[-1], str):
         arg = types[path[-2]].args.get(path[-1])
         if arg is not None:
-            return (f"wrong type for argument '{path[-1]}' of {path[-2]}: expected {arg.describe()}, "
+            return (f"wrong value for argument '{path[-1]}' of {path[-2]}: expected {arg.describe()}, "
                     f"got {error.instance!r}")
     if error.validator == "required" and path and path[-1] in types:
         missing = [name for name in error.validator_value if name not in (error.instance or {})]

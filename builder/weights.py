@@ -1,0 +1,147 @@
+"""Copy weights between two models that compute the same network, matched by graph structure.
+
+Creation order is not enough: keras.applications' ResNet-50 creates each block's shortcut before
+its body, a spec may do the opposite, and Inception branches can be listed in any order. So each
+weighted layer gets a structural fingerprint (its class, weight shapes, and the fingerprints of
+what feeds it, order-free for commutative merges), and the two graphs are walked together from
+their outputs, pairing layers whose fingerprints agree. Layers without weights (activations,
+padding, pooling, dropout) are transparent to the walk, so the two models may spell those
+differently; shapes and weighted structure must agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+COMMUTATIVE = {"Add", "Multiply", "Average", "Maximum"}
+
+
+class WeightTransferError(ValueError):
+    """The two models differ in structure; the message names the first place they part."""
+
+
+@dataclass
+class _Layer:
+    name: str
+    kind: str
+    shapes: tuple
+    inputs: list
+
+
+def _history_refs(value, refs):
+    """Collect producer layer names, in argument order, from a serialized inbound node."""
+    if isinstance(value, dict):
+        history = value.get("config", {}).get("keras_history") if value.get("class_name") == "__keras_tensor__" else None
+        if history is not None:
+            refs.append(history[0])
+            return
+        for item in value.values():
+            _history_refs(item, refs)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _history_refs(item, refs)
+
+
+def _graph(model) -> tuple[dict, list]:
+    config = model.get_config()
+    layers = {}
+    for entry in config["layers"]:
+        name = entry["name"]
+        refs: list = []
+        for node in entry.get("inbound_nodes", []):
+            _history_refs(node.get("args", []), refs)
+        layer = model.get_layer(name)
+        shapes = tuple(tuple(int(d) for d in w.shape) for w in layer.weights)
+        kind = "Input" if entry["class_name"] == "InputLayer" else entry["class_name"]
+        layers[name] = _Layer(name, kind, shapes, refs)
+    declared = config["output_layers"]  # [name, node, index] for one output, else a list of them
+    outputs = [declared[0]] if isinstance(declared[0], str) else [item[0] for item in declared]
+    return layers, outputs
+
+
+def _transparent(layer: _Layer) -> bool:
+    return not layer.shapes and len(layer.inputs) == 1 and layer.kind not in COMMUTATIVE
+
+
+def _canonical(layers: dict, name: str) -> str:
+    while _transparent(layers[name]):
+        name = layers[name].inputs[0]
+    return name
+
+
+def _fingerprints(layers: dict) -> dict:
+    prints: dict[str, str] = {}
+    for name, layer in layers.items():  # serialized layers come in topological order
+        if _transparent(layer):
+            continue
+        children = [prints[_canonical(layers, ref)] for ref in layer.inputs]
+        if layer.kind in COMMUTATIVE:
+            children.sort()
+        text = repr((layer.kind, layer.shapes, children))
+        prints[name] = hashlib.sha1(text.encode()).hexdigest()
+    return prints
+
+
+def match_layers(source, target) -> list[tuple[str, str]]:
+    """Pairs (source layer name, target layer name) of weighted layers in the same place."""
+    source_layers, source_outputs = _graph(source)
+    target_layers, target_outputs = _graph(target)
+    if len(source_outputs) != len(target_outputs):
+        raise WeightTransferError(f"the models have {len(source_outputs)} and {len(target_outputs)} outputs")
+    source_prints, target_prints = _fingerprints(source_layers), _fingerprints(target_layers)
+    pairs, seen = [], set()
+    stack = [(_canonical(source_layers, a), _canonical(target_layers, b))
+             for a, b in zip(source_outputs, target_outputs)]
+    while stack:
+        a, b = stack.pop()
+        if (a, b) in seen:
+            continue
+        seen.add((a, b))
+        if source_prints[a] != target_prints[b]:
+            raise WeightTransferError(_difference(source_layers, target_layers, source_prints,
+                                                  target_prints, a, b))
+        layer_a, layer_b = source_layers[a], target_layers[b]
+        if layer_a.shapes:
+            pairs.append((a, b))
+        children_a = [_canonical(source_layers, ref) for ref in layer_a.inputs]
+        children_b = [_canonical(target_layers, ref) for ref in layer_b.inputs]
+        if layer_a.kind in COMMUTATIVE:
+            stack.extend(_pair_by_print(children_a, children_b, source_prints, target_prints))
+        else:
+            stack.extend(zip(children_a, children_b))
+    return pairs
+
+
+def _pair_by_print(children_a, children_b, prints_a, prints_b):
+    groups = defaultdict(list)
+    for child in children_b:
+        groups[prints_b[child]].append(child)
+    return [(child, groups[prints_a[child]].pop(0)) for child in children_a]
+
+
+def _difference(layers_a, layers_b, prints_a, prints_b, a, b) -> str:
+    """Walk down to the deepest pair that still differs, to name where the structures part."""
+    while True:
+        children_a = [_canonical(layers_a, r) for r in layers_a[a].inputs]
+        children_b = [_canonical(layers_b, r) for r in layers_b[b].inputs]
+        differing = [(x, y) for x, y in zip(sorted(children_a, key=prints_a.get), sorted(children_b, key=prints_b.get))
+                     if prints_a[x] != prints_b[y]]
+        if len(children_a) != len(children_b) or not differing:
+            break
+        a, b = differing[0]
+    la, lb = layers_a[a], layers_b[b]
+    return (f"the models differ at source layer '{a}' ({la.kind}, weights {list(la.shapes)}) and "
+            f"target layer '{b}' ({lb.kind}, weights {list(lb.shapes)})")
+
+
+def copy_weights(source, target) -> int:
+    """Copy every weighted layer of `source` into the structurally matching layer of `target`.
+
+    Returns the number of layers copied. Raises `WeightTransferError` if the structures differ.
+    """
+    pairs = match_layers(source, target)
+    for a, b in pairs:
+        target.get_layer(b).set_weights(source.get_layer(a).get_weights())
+    return len(pairs)

@@ -1,0 +1,73 @@
+"""Every spec in specs/: validates, builds at full size with its published parameter count,
+and runs a forward pass at a small input without NaN."""
+
+import numpy as np
+import pytest
+
+from builder import build_model, load_spec
+from builder.summary import check_expectations
+
+from .conftest import SPECS, ZOO
+
+
+
+def _id(path):
+    return path.stem
+
+
+@pytest.mark.parametrize("path", ZOO, ids=_id)
+def test_spec_cites_its_paper_and_count(path):
+    head = path.read_text().splitlines()[:8]
+    assert head[0].startswith("# "), "a zoo spec opens with a comment citing its paper"
+    assert any("Reference count:" in line for line in head)
+
+
+@pytest.mark.parametrize("path", ZOO, ids=_id)
+def test_declared_parameter_count(path):
+    import keras
+
+    spec = load_spec(path)
+    assert spec.expect, f"{path.name} declares no `expect:` figure"
+    model = build_model(spec)
+    checks = check_expectations(spec, model)
+    assert all(check["ok"] for check in checks.values()), checks
+    keras.backend.clear_session()
+
+
+@pytest.mark.parametrize("path", ZOO, ids=_id)
+def test_forward_pass_at_small_input(path):
+    import keras
+
+    spec = load_spec(path)
+    small = load_spec(path, spec.test_overrides)
+    model = build_model(small)
+    shape = next(iter(small.graph.inputs.values()))
+    x = np.random.default_rng(0).uniform(0, 1, (2, *shape)).astype("float32")
+    outputs = model(x, training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    for out in outputs:
+        out = keras.ops.convert_to_numpy(out)
+        assert out.shape[0] == 2 and np.all(np.isfinite(out))
+        np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-4)  # every zoo head is a softmax
+    keras.backend.clear_session()
+
+
+def test_googlenet_with_auxiliary_classifiers():
+    spec = load_spec(SPECS / "googlenet.yaml", {"aux": True})
+    model = build_model(spec)
+    assert model.count_params() == 13_378_280 == spec.expect["params"]
+    assert [t.shape[-1] for t in model.outputs] == [1000, 1000, 1000]
+    assert {"aux1_conv1", "aux2_dense2"} <= {layer.name for layer in model.layers}
+
+
+def test_resnets_share_one_block_library():
+    includes = {path.stem: load_spec(path).document.get("include") for path in ZOO if path.stem.startswith("resnet")}
+    assert set(includes) == {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}
+    assert all(value == ["blocks/resnet.yaml"] for value in includes.values())
+
+
+def test_layer_names_follow_the_spec_path():
+    names = [layer.name for layer in build_model(SPECS / "resnet18.yaml", {"size": 32}).layers]
+    assert "stage1_block1_conv1" in names and "stage2_block1_shortcut1_conv1" in names
+    assert "stage1_block1_shortcut1_conv1" not in names  # identity: the shapes already match
+    assert "stem1_conv1" in names and names[-1] == "predictions"
