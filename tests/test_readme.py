@@ -1,0 +1,15 @@
+"""The README's worked example must keep working as written."""
+
+from builder import build_model
+
+from .conftest import ROOT
+
+
+def test_readme_mobilenet_example_builds(tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    spec_text = readme.split("# specs/my_mobilenet.yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "my_mobilenet.yaml"
+    path.write_text(spec_text, encoding="utf-8")
+    model = build_model(path, {"alpha": 0.5, "size": 32})
+    assert model.output.shape == (None, 10)
+    assert model.get_layer("depthwise_separable2_conv1").filters == 64  # int(128 * 0.5)
