@@ -75,6 +75,35 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--model", help="in a multi-model spec, which model to save")
     _common(build)
 
+    train = commands.add_parser("train", help="train a spec (default: its `train:` section) into a run folder",
+                                description="Train with the trainer named in the spec's `train:` section. "
+                                            "Every train field can be overridden: --epochs, --batch-size, "
+                                            "--data, or any field with --train key.path=value.")
+    train.add_argument("spec", metavar="SPEC", nargs="?", help="the spec (omit with --resume)")
+    train.add_argument("--epochs", type=int, help="number of epochs")
+    train.add_argument("--batch-size", type=int, help="batch size")
+    train.add_argument("--data", help="digits | shapes | keras:mnist | npz:FILE | image_folder:DIR | a path")
+    train.add_argument("--train", dest="train_overrides", action="append", metavar="KEY=VALUE",
+                       help="override a train field, e.g. --train optimizer.sgd.momentum=0.9")
+    train.add_argument("--out", default="runs", help="parent of the run folder (default: runs)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _common(train)
+
+    evaluate = commands.add_parser("evaluate", help="test metrics of a trained run",
+                                   description="Evaluate a run folder's model on the test split of its data "
+                                               "(or of --data).")
+    evaluate.add_argument("run", metavar="RUN_DIR")
+    evaluate.add_argument("--data", help="evaluate on this data instead (same forms as train --data)")
+    _common(evaluate, overrides=False)
+
+    predict = commands.add_parser("predict", help="classify image files with a trained run",
+                                  description="Print the top classes of each image with a run folder's model.")
+    predict.add_argument("run", metavar="RUN_DIR")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    _common(predict, overrides=False)
+
     schema = commands.add_parser("schema", help="print the spec JSON Schema (or write it with -o)",
                                  description="The JSON Schema of spec files, generated from the layer "
                                              "registry.")
@@ -97,13 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
-        set_backend(getattr(args, "backend", None))
-        return COMMANDS[args.command](args)
-    except UsageError as exc:
-        parser.error(str(exc))  # exits 2
-    except SpecError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+        return _run(parser, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -111,6 +134,22 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "debug", False):
             raise
         print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
+        return 1
+
+
+def _run(parser, args) -> int:
+    from trainers.errors import DataError
+
+    try:
+        set_backend(getattr(args, "backend", None))
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        parser.error(str(exc))  # exits 2
+    except SpecError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except DataError as exc:
+        print(f"data error: {exc}", file=sys.stderr)
         return 1
 
 
@@ -178,7 +217,123 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def parse_data(text: str) -> dict:
+    """`--data` forms: a dataset name, `npz:FILE`, `image_folder:DIR`, or a path (folder or .npz)."""
+    from pathlib import Path
+
+    kind, sep, rest = text.partition(":")
+    if sep and kind in ("npz", "image_folder"):
+        return {"dataset": kind, "path": rest}
+    if text in ("digits", "shapes") or text.startswith("keras:"):
+        return {"dataset": text}
+    path = Path(text)
+    if path.suffix == ".npz":
+        return {"dataset": "npz", "path": text}
+    if path.is_dir():
+        return {"dataset": "image_folder", "path": text}
+    raise UsageError(f"--data {text}: expected digits, shapes, keras:NAME, npz:FILE, image_folder:DIR, "
+                     "a folder or a .npz file")
+
+
+def cmd_train(args) -> int:
+    if not args.spec and not args.resume:
+        raise UsageError("train needs a SPEC (or --resume RUN_DIR)")
+    if args.resume and (args.spec or args.overrides or args.train_overrides or args.data or args.epochs
+                        or args.batch_size):
+        raise UsageError("--resume continues a run exactly as it was planned; give no other settings")
+    train_overrides = {}
+    for key, value in parse_overrides(args.train_overrides).items():
+        train_overrides[key] = value
+    if args.epochs is not None:
+        train_overrides["epochs"] = args.epochs
+    if args.batch_size is not None:
+        train_overrides["batch_size"] = args.batch_size
+    if args.data:
+        train_overrides["data"] = parse_data(args.data)
+    from trainers import run_training
+
+    folder, metrics = run_training(args.spec, parse_overrides(args.overrides), train_overrides, args.out,
+                                   args.resume, verbose=0 if args.quiet else 1)
+    summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key != "test_examples")
+    print(f"done: {summary} ({metrics.get('test_examples', 0)} test images); run folder: {folder}")
+    return 0
+
+
+def _load_run_model(folder):
+    from pathlib import Path
+
+    import keras
+
+    import layers  # noqa: F401
+    from trainers import optimization  # noqa: F401
+    from trainers.errors import DataError
+    from trainers.run_folder import last_checkpoint
+
+    final = Path(folder) / "model.keras"
+    if final.is_file():
+        return keras.saving.load_model(final)
+    state = last_checkpoint(folder)
+    if state is None:
+        raise DataError(f"{folder} has no model.keras and no checkpoint")
+    return keras.saving.load_model(state[1])
+
+
+def cmd_evaluate(args) -> int:
+    from trainers.run_folder import read_run_record
+    from trainers.supervised import datasets, evaluate, prepare
+
+    record = read_run_record(args.run)
+    config = dict(record["train"])
+    if args.data:
+        config["data"] = parse_data(args.data)
+    model = _load_run_model(args.run)
+    prepared = prepare(model, config)
+    _, _, test = datasets(prepared, config)
+    print(json.dumps(evaluate(model, prepared, test), indent=2))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from trainers.pipeline import model_image_shape, prepare_images
+
+    model = _load_run_model(args.run)
+    classes_file = Path(args.run) / "classes.json"
+    names = json.loads(classes_file.read_text()) if classes_file.is_file() else None
+    shape = model_image_shape(model)
+    batch = np.concatenate([prepare_images(_read_image(path, shape[-1])[None], shape) for path in args.images])
+    outputs = model.predict(batch, verbose=0)
+    outputs = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    for path, probabilities in zip(args.images, outputs):
+        best = np.argsort(probabilities)[::-1][:args.top]
+        label = lambda i: names[i] if names and i < len(names) else str(i)  # noqa: E731
+        print(f"{path}: " + ", ".join(f"{label(i)} {probabilities[i]:.3f}" for i in best))
+    return 0
+
+
+def _read_image(path, channels):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from trainers.errors import DataError
+
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype="float32") / 255.0
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+    return array[..., None] if array.ndim == 2 else array
+
+
 COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "predict": cmd_predict,
     "validate": cmd_validate,
     "summary": cmd_summary,
     "build": cmd_build,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import SpecError, did_you_mean
 from .registry import CONSTRUCTS, REQUIRED, Arg, layer_types
+from .train_section import train_schema
 from .yaml_loader import location_of
 
 SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
@@ -181,7 +182,7 @@ def generate_schema() -> dict:
                 "additionalProperties": False,
             },
             "test_overrides": {"type": "object", "description": TOP_LEVEL_KEYS["test_overrides"]},
-            "train": {"type": "object", "description": TOP_LEVEL_KEYS["train"]},
+            "train": {"$ref": "#/$defs/train"},
         },
         "additionalProperties": False,
         "$defs": {
@@ -213,6 +214,7 @@ def generate_schema() -> dict:
                 "required": ["layers"],
                 "additionalProperties": False,
             },
+            "train": train_schema(),
             **{f"construct_{name}": schema for name, schema in constructs.items()},
             **args_defs,
         },

@@ -1,0 +1,364 @@
+"""The dataset registry: name -> loader returning train/validation/test splits.
+
+Every loader returns images as float32 in [0, 1] with a channel axis, and integer labels; the
+input pipeline (`trainers.pipeline`) resizes them to what the model needs and feeds Keras
+through tf.data, which works on every backend.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclass
+class Splits:
+    """Arrays for training, validation and test, plus what the labels mean."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list
+    masks: dict = field(default_factory=dict)  # split name -> per-pixel labels, where the data has them
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+_DATASETS: dict[str, Callable[[dict], Splits]] = {}
+
+
+def register_dataset(name: str, loader: Callable[[dict], Splits]) -> None:
+    """Make `data: {dataset: name}` load through `loader(data_config)`."""
+    _DATASETS[name] = loader
+
+
+def dataset_names() -> list[str]:
+    return sorted(_DATASETS) + ["keras:" + name for name in sorted(_KERAS_DATASETS)]
+
+
+def load_dataset(config: dict) -> Splits:
+    name = config["dataset"]
+    if name.startswith("keras:"):
+        return load_keras_dataset(name.split(":", 1)[1], config)
+    if name not in _DATASETS:
+        from builder.errors import did_you_mean
+
+        raise DataError(f"unknown dataset '{name}'{did_you_mean(name, dataset_names())} "
+                        f"(known: {', '.join(dataset_names())})")
+    return _DATASETS[name](config)
+
+
+def split_arrays(x, y, config, class_names, masks=None) -> Splits:
+    """A fixed, stratified train/validation/test split (seeded by data.seed, default 0)."""
+    seed = config.get("seed", 0)
+    test_fraction = config.get("test_split", 0.2)
+    val_fraction = config.get("validation_split", 0.1)
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx, test_idx = [], [], []
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n_test = int(round(len(idx) * test_fraction))
+        n_val = int(round(len(idx) * val_fraction))
+        test_idx += list(idx[:n_test])
+        val_idx += list(idx[n_test:n_test + n_val])
+        train_idx += list(idx[n_test + n_val:])
+    parts = [np.sort(np.array(part, dtype=int)) for part in (train_idx, val_idx, test_idx)]
+    splits = Splits(x[parts[0]], y[parts[0]], x[parts[1]], y[parts[1]], x[parts[2]], y[parts[2]],
+                    list(class_names))
+    if masks is not None:
+        splits.masks = {name: masks[part] for name, part in zip(("train", "val", "test"), parts)}
+    return splits
+
+
+# -- digits ------------------------------------------------------------------------------------
+def load_digits(config: dict) -> Splits:
+    """scikit-learn's 1,797 real 8x8 handwritten digits (shipped with the package, no download)."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    x = (bunch.images / 16.0).astype("float32")[..., None]
+    return split_arrays(x, bunch.target.astype("int64"), config, [str(d) for d in range(10)])
+
+
+# -- shapes ------------------------------------------------------------------------------------
+SHAPE_CLASSES = ("circle", "square", "triangle")
+
+
+def generate_shapes(count: int, size: int = 32, seed: int = 0):
+    """Coloured circles, squares and triangles on noise: images, labels and per-pixel masks.
+
+    Masks hold 0 for background and class index + 1 on the shape. Deterministic by seed.
+    """
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size].astype("float32") + 0.5
+    images = rng.uniform(0.0, 0.35, (count, size, size, 3)).astype("float32")
+    labels = np.arange(count) % len(SHAPE_CLASSES)
+    rng.shuffle(labels)
+    masks = np.zeros((count, size, size), dtype="int64")
+    for i, label in enumerate(labels):
+        radius = rng.uniform(0.18, 0.32) * size
+        cy, cx = rng.uniform(radius, size - radius, 2)
+        if label == 0:
+            inside = (rows - cy) ** 2 + (cols - cx) ** 2 <= radius ** 2
+        elif label == 1:
+            half = radius * 0.85
+            inside = (np.abs(rows - cy) <= half) & (np.abs(cols - cx) <= half)
+        else:
+            top, base = cy - radius, cy + radius * 0.8
+            half_width = (rows - top) / (base - top) * radius
+            inside = (rows >= top) & (rows <= base) & (np.abs(cols - cx) <= half_width)
+        colour = rng.uniform(0.55, 1.0, 3).astype("float32")
+        images[i][inside] = colour
+        masks[i][inside] = label + 1
+    return images, labels.astype("int64"), masks
+
+
+def load_shapes(config: dict) -> Splits:
+    size = (config.get("image_size") or [32, 32])[0]
+    images, labels, masks = generate_shapes(config.get("count", 1200), size, config.get("seed", 0))
+    return split_arrays(images, labels, config, SHAPE_CLASSES, masks)
+
+
+# -- image folders -----------------------------------------------------------------------------
+def load_image_folder(config: dict) -> Splits:
+    """A folder of class sub-folders (`root/cat/1.png`, `root/dog/7.jpg`), read with Keras's
+    `image_dataset_from_directory`; sub-folders `train/` and `test/` are used if present."""
+    root = _existing_path(config, "image_folder", want_dir=True)
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        x, y, names = _read_class_folders(root / "train", config)
+        x_test, y_test, test_names = _read_class_folders(root / "test", config)
+        if test_names != names:
+            raise DataError(f"{root}/train and {root}/test have different classes: {names} vs {test_names}")
+        inner = split_arrays(x, y, {**config, "test_split": 0.0}, names)
+        inner.x_test, inner.y_test = x_test, y_test
+        return inner
+    x, y, names = _read_class_folders(root, config)
+    return split_arrays(x, y, config, names)
+
+
+def _read_class_folders(root: Path, config: dict):
+    import keras
+
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = [f for c in classes for f in (root / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not classes or not files:
+        raise DataError(f"{root} has no images in class sub-folders: put them as {root}/<class name>/<image>"
+                        f" ({', '.join(IMAGE_SUFFIXES)})")
+    channels = config.get("channels") or _folder_channels(files)
+    size = config.get("image_size") or _first_image_size(files[0])
+    dataset = keras.utils.image_dataset_from_directory(
+        root, labels="inferred", label_mode="int", class_names=classes,
+        color_mode="grayscale" if channels == 1 else "rgb", image_size=tuple(size),
+        batch_size=None, shuffle=False, verbose=False)
+    xs, ys = [], []
+    for image, label in dataset.as_numpy_iterator():
+        xs.append(image)
+        ys.append(label)
+    return (np.stack(xs).astype("float32") / 255.0, np.array(ys, dtype="int64"), classes)
+
+
+def _folder_channels(files) -> int:
+    from PIL import Image
+
+    counts: dict[int, int] = {}
+    for file in files:
+        with Image.open(file) as image:
+            channels = 1 if image.mode in ("L", "1", "I", "I;16", "F") else 3
+        counts[channels] = counts.get(channels, 0) + 1
+    if len(counts) > 1:
+        raise DataError(f"the folder mixes channel counts ({counts.get(3, 0)} colour and {counts.get(1, 0)} "
+                        "grayscale images): set `data: {channels: 1}` or `{channels: 3}` to convert them all")
+    return next(iter(counts))
+
+
+def _first_image_size(file):
+    from PIL import Image
+
+    with Image.open(file) as image:
+        return [image.height, image.width]
+
+
+def _existing_path(config: dict, dataset: str, want_dir: bool) -> Path:
+    if not config.get("path"):
+        raise DataError(f"dataset '{dataset}' needs `data: {{path: ...}}` (or --data {dataset}:PATH)")
+    path = Path(config["path"]).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such {'folder' if want_dir else 'file'}")
+    if want_dir and not path.is_dir():
+        raise DataError(f"{path} is a file; dataset '{dataset}' needs a folder of class sub-folders")
+    return path
+
+
+# -- npz files ---------------------------------------------------------------------------------
+def load_npz(config: dict) -> Splits:
+    """Arrays from a .npz file: `x` and `y` (split here), or `x_train`, `y_train`, `x_test`,
+    `y_test` (and optionally `x_val`, `y_val`). Integer pixels are scaled from 0..255 to 0..1."""
+    path = _existing_path(config, "npz", want_dir=False)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    names = config.get("class_names")
+    if "x" in arrays and "y" in arrays:
+        x, y = _images(arrays["x"], path, "x"), _labels(arrays["y"], path, "y")
+        _same_length(x, y, path, "x", "y")
+        return split_arrays(x, y, config, names or _class_names(y))
+    needed = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in arrays]
+    if needed:
+        raise DataError(f"{path} holds {sorted(arrays)}; expected x and y, or x_train, y_train, x_test, y_test")
+    return _from_train_test(arrays, config, path, names)
+
+
+def _from_train_test(arrays, config, source, names=None) -> Splits:
+    x, y = _images(arrays["x_train"], source, "x_train"), _labels(arrays["y_train"], source, "y_train")
+    x_test, y_test = _images(arrays["x_test"], source, "x_test"), _labels(arrays["y_test"], source, "y_test")
+    _same_length(x, y, source, "x_train", "y_train")
+    _same_length(x_test, y_test, source, "x_test", "y_test")
+    if x.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"{source}: x_train images are {x.shape[1:]} but x_test images are {x_test.shape[1:]}")
+    if "x_val" in arrays:
+        splits = Splits(x, y, _images(arrays["x_val"], source, "x_val"), _labels(arrays["y_val"], source, "y_val"),
+                        x_test, y_test, [])
+    else:
+        splits = split_arrays(x, y, {**config, "test_split": 0.0}, [])
+        splits.x_test, splits.y_test = x_test, y_test
+    all_labels = np.concatenate([splits.y_train, splits.y_val, splits.y_test])
+    splits.class_names = list(names or _class_names(all_labels))
+    return splits
+
+
+def _images(x, source, key) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
+        raise DataError(f"{source}: '{key}' has shape {x.shape}; expected images as (count, height, width) "
+                        "or (count, height, width, 1 or 3 channels)")
+    if x.shape[-1] == 4:
+        x = x[..., :3]
+    scale = 255.0 if np.issubdtype(x.dtype, np.integer) or x.max(initial=0) > 1.5 else 1.0
+    return (x / scale).astype("float32")
+
+
+def _labels(y, source, key) -> np.ndarray:
+    y = np.asarray(y).reshape(-1) if np.asarray(y).ndim == 2 and np.asarray(y).shape[1] == 1 else np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{source}: '{key}' must be integer class labels of shape (count,); got {y.dtype} {y.shape}")
+    if y.size and y.min() < 0:
+        raise DataError(f"{source}: '{key}' has negative labels ({y.min()}); labels are 0 .. classes-1")
+    return y.astype("int64")
+
+
+def _same_length(x, y, source, x_key, y_key):
+    if len(x) != len(y):
+        raise DataError(f"{source}: {len(x)} images in '{x_key}' but {len(y)} labels in '{y_key}'")
+
+
+def _class_names(y) -> list:
+    return [str(i) for i in range(int(y.max()) + 1)] if len(y) else []
+
+
+# -- keras.datasets ----------------------------------------------------------------------------
+def _mnist_like(name):
+    def read(cache: Path):
+        file = cache / f"{name}.npz"
+        if not file.is_file():
+            return None
+        with np.load(file, allow_pickle=False) as archive:
+            return {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+    return read
+
+
+def _read_fashion(cache: Path):
+    folder = cache / "fashion-mnist"
+    files = {"y_train": "train-labels-idx1-ubyte.gz", "x_train": "train-images-idx3-ubyte.gz",
+             "y_test": "t10k-labels-idx1-ubyte.gz", "x_test": "t10k-images-idx3-ubyte.gz"}
+    if not all((folder / f).is_file() for f in files.values()):
+        return None
+    arrays = {}
+    for key, name in files.items():
+        with gzip.open(folder / name, "rb") as handle:
+            raw = np.frombuffer(handle.read(), np.uint8)
+        arrays[key] = raw[8:] if key.startswith("y") else raw[16:].reshape(-1, 28, 28)
+    return arrays
+
+
+def _cifar_reader(folder_name, train_files, test_file, label_key):
+    def read(cache: Path):
+        folder = cache / folder_name
+        if not all((folder / f).is_file() for f in (*train_files, test_file)):
+            return None
+        def batch(name):
+            with open(folder / name, "rb") as handle:
+                entry = pickle.load(handle, encoding="bytes")  # the published CIFAR format is a pickle
+            data = np.asarray(entry[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            return data, np.asarray(entry[label_key], np.int64)
+        parts = [batch(name) for name in train_files]
+        x_test, y_test = batch(test_file)
+        return {"x_train": np.concatenate([p[0] for p in parts]), "y_train": np.concatenate([p[1] for p in parts]),
+                "x_test": x_test, "y_test": y_test}
+    return read
+
+
+_KERAS_DATASETS = {
+    "mnist": _mnist_like("mnist"),
+    "fashion_mnist": _read_fashion,
+    "cifar10": _cifar_reader("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test_batch", b"labels"),
+    "cifar100": _cifar_reader("cifar-100-python", ["train"], "test", b"fine_labels"),
+}
+
+
+def keras_cache_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+
+
+def load_keras_dataset(name: str, config: dict) -> Splits:
+    """keras.datasets.<name>: read from Keras's cache folder when present, else downloaded by Keras.
+
+    Only Keras's own, documented datasets are known here: the name picks an entry of a fixed table.
+    The CIFAR files are Python pickles, as published; they are read only from Keras's own cache.
+    """
+    if name not in _KERAS_DATASETS:
+        from builder.errors import did_you_mean
+
+        raise DataError(f"unknown Keras dataset '{name}'{did_you_mean(name, _KERAS_DATASETS)} "
+                        f"(known: {', '.join(_KERAS_DATASETS)})")
+    arrays = _KERAS_DATASETS[name](keras_cache_dir())
+    if arrays is None:
+        arrays = _download_keras_dataset(name)
+    return _from_train_test(arrays, config, f"keras:{name}")
+
+
+def _download_keras_dataset(name: str) -> dict:
+    import keras
+
+    loaders = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist,
+               "cifar10": keras.datasets.cifar10, "cifar100": keras.datasets.cifar100}
+    try:
+        (x_train, y_train), (x_test, y_test) = loaders[name].load_data()
+    except Exception as exc:  # no network, a proxy, a broken partial download
+        raise DataError(f"keras:{name} is not in {keras_cache_dir()} and could not be downloaded "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+register_dataset("digits", load_digits)
+register_dataset("shapes", load_shapes)
+register_dataset("image_folder", load_image_folder)
+register_dataset("npz", load_npz)

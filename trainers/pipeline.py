@@ -1,0 +1,73 @@
+"""From dataset arrays to tf.data pipelines shaped for the model (usable on every backend)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import DataError
+
+
+def model_image_shape(model) -> tuple:
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(shape) != 3 or None in shape:
+        raise DataError(f"the model's input is {shape}; image datasets need a fixed (height, width, channels) "
+                        "input")
+    return shape
+
+
+def model_classes(model) -> int:
+    return int(model.outputs[0].shape[-1])
+
+
+def check_compatible(splits, model) -> None:
+    """Refuse data the model cannot learn from, with the fix."""
+    classes = model_classes(model)
+    top = max(int(y.max()) for y in (splits.y_train, splits.y_val, splits.y_test) if len(y))
+    if top >= classes:
+        raise DataError(f"labels go up to {top} ({top + 1} classes) but the model outputs {classes}: "
+                        f"set the spec's class count, e.g. --set classes={top + 1}")
+    if len(splits.x_train) == 0:
+        raise DataError("the training split is empty")
+    channels = splits.x_train.shape[-1]
+    wanted = model_image_shape(model)[-1]
+    if channels not in (1, 3) or wanted not in (1, 3):
+        raise DataError(f"the data has {channels} channels and the model takes {wanted}; only 1 <-> 3 "
+                        "conversions are automatic: set the spec's input channels")
+
+
+def to_model_input(images, image_shape):
+    """Resize to the model's height and width and convert 1 <-> 3 channels (TensorFlow ops)."""
+    import tensorflow as tf
+
+    height, width, channels = image_shape
+    images = tf.image.resize(images, (height, width)) if tuple(images.shape[1:3]) != (height, width) else images
+    if images.shape[-1] == 1 and channels == 3:
+        images = tf.image.grayscale_to_rgb(images)
+    elif images.shape[-1] == 3 and channels == 1:
+        images = tf.image.rgb_to_grayscale(images)
+    return images
+
+
+def make_dataset(x, y, image_shape, num_classes, batch_size, *, shuffle=False, augment=(), seed=0,
+                 repeat_labels=1):
+    """A batched tf.data.Dataset of (images, one-hot labels); augmentation on these batches only."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y.astype("int32")))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    layers = list(augment)
+
+    def prepare(images, labels):
+        images = to_model_input(images, image_shape)
+        for layer in layers:
+            images = layer(images, training=True)
+        one_hot = tf.one_hot(labels, num_classes)
+        return images, (tuple([one_hot] * repeat_labels) if repeat_labels > 1 else one_hot)
+
+    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def prepare_images(images: np.ndarray, image_shape) -> np.ndarray:
+    return np.asarray(to_model_input(images.astype("float32"), image_shape))

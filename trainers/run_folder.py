@@ -1,0 +1,133 @@
+"""The run folder: everything a training run leaves behind, written so that a crash loses at
+most the current epoch.
+
+    runs/<spec>/<timestamp>/
+        run.json             spec path, params, overrides, train config, backend, versions, seed
+        spec.yaml            a copy of the spec as it was
+        checkpoints/         epoch_NNN.keras (model + optimizer state), state.json pointing at it
+        history.csv          one row per completed epoch
+        metrics.json         final test metrics
+        model.keras          the final model
+        learning_curve.png, confusion_matrix.png, tensorboard/
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+
+from .errors import DataError
+
+STATE = "state.json"
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def new_run_folder(root: str | Path, spec_name: str) -> Path:
+    base = Path(root) / spec_name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = base / stamp
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = base / f"{stamp}-{suffix}"
+    try:
+        (path / "checkpoints").mkdir(parents=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"x" * 1024)
+        probe.unlink()
+    except OSError as exc:
+        raise DataError(f"cannot write the run folder {path}: {exc.strerror or exc}; choose another with --out")
+    return path
+
+
+def library_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "numpy"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
+def write_run_record(path: Path, record: dict, spec_file: str) -> None:
+    atomic_write(path / "run.json", json.dumps(record, indent=2, default=str) + "\n")
+    shutil.copyfile(spec_file, path / "spec.yaml")
+
+
+def read_run_record(path: Path) -> dict:
+    file = Path(path) / "run.json"
+    if not file.is_file():
+        raise DataError(f"{path} is not a run folder (no run.json)")
+    return json.loads(file.read_text())
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: the model with its optimizer state, then the state file that names it,
+    then history.csv; each written atomically, the previous checkpoint removed last."""
+
+    def __init__(self, folder: Path, history: list | None = None):
+        super().__init__()
+        self.folder = Path(folder)
+        self.history = list(history or [])
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        self.history.append(row)
+        checkpoints = self.folder / "checkpoints"
+        name = f"epoch_{epoch + 1:03d}.keras"
+        tmp = checkpoints / f".{name}.tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, checkpoints / name)
+        previous = last_checkpoint(self.folder)
+        atomic_write(checkpoints / STATE, json.dumps({"epoch": epoch + 1, "checkpoint": name,
+                                                      "history": self.history}, indent=1))
+        write_history_csv(self.folder, self.history)
+        if previous is not None and previous[1].name != name:
+            previous[1].unlink(missing_ok=True)
+
+
+def write_history_csv(folder: Path, history: list) -> None:
+    keys = ["epoch"] + sorted({k for row in history for k in row if k != "epoch"})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(Path(folder) / "history.csv", buffer.getvalue())
+
+
+def last_checkpoint(folder: Path):
+    """(completed epochs, checkpoint path, history) of the newest complete checkpoint, or None."""
+    state_file = Path(folder) / "checkpoints" / STATE
+    if not state_file.is_file():
+        return None
+    state = json.loads(state_file.read_text())
+    path = Path(folder) / "checkpoints" / state["checkpoint"]
+    if not path.is_file():
+        return None
+    return state["epoch"], path, state.get("history", [])
