@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import copy
 
+from trainers import TRAINERS
+
 from .errors import Location, SpecError, did_you_mean
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
-TRAINERS = ("supervised",)
 AUGMENTATIONS = ("flip", "crop", "rotation", "translation", "zoom", "brightness", "contrast", "color_shift")
 METRICS = ("accuracy", "top5_accuracy")
 
@@ -57,7 +58,7 @@ def train_schema() -> dict:
         "type": "object",
         "description": "how to train the model; every field can be overridden with --train key.path=value",
         "properties": {
-            "trainer": {"enum": list(TRAINERS), "description": "the training strategy"},
+            "trainer": {"enum": list(TRAINERS), "description": "the training strategy (trainers.TRAINERS)"},
             "params": {"type": "object", "description": "spec params used for training (e.g. a small input size)"},
             "data": {
                 "type": "object",

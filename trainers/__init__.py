@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TRAINERS = {"supervised": "supervised"}  # name -> module in this package, imported on use
+def _supervised():
+    from . import supervised
+
+    return supervised
+
+
+# `train.trainer` -> a function importing the trainer module (Keras loads only when one is used).
+# The train section's schema takes its list of trainer names from here.
+TRAINERS = {"supervised": _supervised}
 
 
 def _trainer(name: str):
-    from . import supervised
-
-    modules = {"supervised": supervised}
-    return modules[TRAINERS[name]]
+    return TRAINERS[name]()
 
 
 def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs", resume=None,
