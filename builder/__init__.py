@@ -30,11 +30,13 @@ def _as_spec(spec_or_path, overrides) -> Spec:
     return load_spec(Path(spec_or_path), overrides)
 
 
-def build_models(spec_or_path, overrides: dict | None = None) -> dict:
-    """All models a spec defines, by name."""
+def build_models(spec_or_path, overrides: dict | None = None, max_params: int | None = None) -> dict:
+    """All models a spec defines, by name. Specs over `max_params` weights (default
+    `builder.compile.MAX_PARAMS`) are refused before any weight is allocated."""
+    from .compile import MAX_PARAMS
     from .compile import build_models as _build
 
-    return _build(_as_spec(spec_or_path, overrides))
+    return _build(_as_spec(spec_or_path, overrides), max_params or MAX_PARAMS)
 
 
 def build_model(spec_or_path, overrides: dict | None = None, model: str | None = None):

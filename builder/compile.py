@@ -11,22 +11,57 @@ from .registry import layer_types
 
 SAME_SHAPE_MERGES = ("add", "subtract", "multiply", "average", "maximum")
 
+# Refused before any weight is allocated; raise them for genuinely larger networks.
+MAX_PARAMS = 2_000_000_000  # weights in all models of a spec
+MAX_ACTIVATION = 2**28  # elements of one layer's output for one example (1 GiB in float32)
 
-def build_models(spec) -> dict:
-    """Every model of a spec, in definition order (a model may call earlier ones)."""
+
+def build_models(spec, max_params: int = MAX_PARAMS) -> dict:
+    """Every model of a spec, in definition order (a model may call earlier ones).
+
+    The models are built with their weights' memory deferred, so the parameter count is known
+    before anything is allocated: a spec that would need terabytes is refused in milliseconds,
+    any other gets its weights initialized as usual.
+    """
+    import keras
+    from keras.src.backend.common import global_state, variables
+
     import layers  # noqa: F401  (registers our custom layers as Keras serializables)
 
-    models: dict = {}
-    for name, graph in spec.graphs.items():
-        models[name] = compile_graph(graph, models)
+    # Keras queues variables created in a StatelessScope for later initialization; the queue is
+    # swapped so that exactly this build's variables are initialized (or, when refused, dropped).
+    queue = "uninitialized_variables"
+    others = list(global_state.get_global_attribute(queue, []) or [])
+    global_state.set_global_attribute(queue, [])
+    sizes: dict = {}
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            models: dict = {}
+            for name, graph in spec.graphs.items():
+                models[name] = compile_graph(graph, models, sizes)
+        _check_parameter_budget(sizes, max_params)
+        variables.initialize_all_variables()
+    finally:
+        global_state.set_global_attribute(queue, others)
     return models
 
 
-def compile_graph(graph: Graph, models: dict):
+def _check_parameter_budget(sizes: dict, max_params: int) -> None:
+    total = sum(count for count, _ in sizes.values())
+    if total > max_params:
+        name, (count, node) = max(sizes.items(), key=lambda item: item[1][0])
+        raise SpecError(
+            f"the spec would have {total:,} parameters, over the limit of {max_params:,}; the largest "
+            f"layer is '{name}' with {count:,}. Check the sizes (or pass a higher max_params)",
+            node.location, node.path)
+
+
+def compile_graph(graph: Graph, models: dict, sizes: dict | None = None):
     import keras
 
     tensors: dict = {}
     for name, shape in graph.inputs.items():
+        _check_activation(shape, graph.input_locations.get(name), f"input '{name}'")
         tensors[name] = keras.Input(shape=shape, name=name)
     model_inputs = [tensors[name] for name in graph.inputs]
     built_groups: dict[str, bool] = {}
@@ -34,7 +69,7 @@ def compile_graph(graph: Graph, models: dict):
         if node.guard is not None and not _guard_builds(node, tensors, built_groups):
             continue
         inputs = [_tensor(tensors, ref, node) for ref in node.inputs]
-        tensors[node.name] = _call(node, inputs, models)
+        tensors[node.name] = _call(node, inputs, models, sizes)
     outputs = [_tensor(tensors, ref, None) for ref in graph.outputs]
     return keras.Model(
         model_inputs[0] if len(model_inputs) == 1 else model_inputs,
@@ -76,18 +111,39 @@ def _fail(node: Node | None, message: str):
     raise SpecError(message, node.location, node.path)
 
 
-def _call(node: Node, inputs: list, models: dict):
+def _call(node: Node, inputs: list, models: dict, sizes: dict | None):
     if node.type in SAME_SHAPE_MERGES or node.type == "concat":
         _check_merge(node, inputs)
     layer = _make_layer(node, inputs, models)
     many = node.type == SUBMODEL and len(inputs) > 1 or (
         node.type in layer_types() and layer_types()[node.type].inputs == "many")
     try:
-        return layer(inputs if many else inputs[0])
+        output = layer(inputs if many else inputs[0])
+    except SpecError:
+        raise
     except Exception as exc:  # Keras reports shape problems as several exception types
         shapes = ", ".join(_shape(t) for t in inputs)
         raise SpecError(f"{node.type} '{node.name}' cannot take input of shape {shapes}: "
                         f"{_first_line(exc)}{_hint(node, inputs)}", node.location, node.path) from None
+    for tensor in output if isinstance(output, (list, tuple)) else [output]:
+        _check_activation(tuple(tensor.shape[1:]), node.location, f"{node.type} '{node.name}'", node.path)
+    if sizes is not None and node.type != SUBMODEL:
+        sizes[node.name] = (sum(_elements(w.shape) for w in layer.weights), node)
+    return output
+
+
+def _elements(shape) -> int:
+    count = 1
+    for dim in shape:
+        count *= int(dim or 1)
+    return count
+
+
+def _check_activation(shape, location, what: str, path: str = "") -> None:
+    size = _elements(shape)
+    if size > MAX_ACTIVATION:
+        raise SpecError(f"{what} would output {size:,} values per example ({_fmt((None, *shape))}), over the "
+                        f"limit of {MAX_ACTIVATION:,}: check the input size and strides", location, path)
 
 
 def _make_layer(node: Node, inputs: list, models: dict):
@@ -137,9 +193,9 @@ def _check_merge(node: Node, inputs: list) -> None:
         return
     for i, shape in enumerate(shapes[1:], 1):
         if shape != shapes[0]:
-            _fail(node, f"{node.type} needs identical shapes; got {_listing([names[0], names[i]], [shapes[0], shape])}. "
-                        "Add a projection (a residual's `projection:`) or use concat, which only "
-                        "needs matching batch and spatial dims")
+            pair = _listing([names[0], names[i]], [shapes[0], shape])
+            _fail(node, f"{node.type} needs identical shapes; got {pair}. Add a projection (a residual's "
+                        "`projection:`) or use concat, which only needs matching batch and spatial dims")
 
 
 def _listing(names, shapes) -> str:

@@ -32,7 +32,6 @@ class Block:
     params: dict
     layers: list
     location: Location
-    param_locations: dict
 
 
 @dataclass
@@ -40,7 +39,7 @@ class _Pending:
     """A reference written in the spec, resolved once the whole graph exists."""
 
     text: str
-    scope: "_Scope"
+    scope: _Scope
     location: Location
     path: str
 
@@ -51,16 +50,16 @@ class _Scope:
 
     prefix: str
     variables: dict
-    parent: "_Scope | None" = None
+    parent: _Scope | None = None
     names: dict = field(default_factory=dict)
     switched_off: set = field(default_factory=set)
     counters: Counter = field(default_factory=Counter)
 
-    def child(self, prefix: str, variables: dict | None = None, isolated: bool = False) -> "_Scope":
+    def child(self, prefix: str, variables: dict | None = None, isolated: bool = False) -> _Scope:
         return _Scope(prefix, self.variables if variables is None else variables,
                       None if isolated else self)
 
-    def with_variables(self, variables: dict) -> "_Scope":
+    def with_variables(self, variables: dict) -> _Scope:
         """The same scope (names, counters, prefix) seen with extra variables bound."""
         return _Scope(self.prefix, variables, self.parent, self.names, self.switched_off, self.counters)
 
@@ -109,7 +108,7 @@ class _Expander:
 
     # -- graphs -------------------------------------------------------------------------------
     def expand_graph(self, name: str, body: LocatedDict, path: str) -> Graph:
-        self.graph = Graph(name, {}, location=location_of(body))
+        self.graph = Graph(name, {})
         self.pending, self.taken = [], {}
         scope = _Scope("", dict(self.params))
         entry = self._inputs(body, scope, path)
@@ -507,8 +506,7 @@ def load_blocks(document: LocatedDict, file: str, load_library, seen=None) -> di
             raise SpecError(f"block name '{name}' is already a layer type or keyword; rename the block",
                             location, f"blocks.{name}")
         params = body.get("params") or {}
-        _add_block(blocks, name, Block(name, dict(params), body["layers"], location,
-                                       {key: location_of(params, key) for key in params}))
+        _add_block(blocks, name, Block(name, dict(params), body["layers"], location))
     return blocks
 
 

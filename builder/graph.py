@@ -56,7 +56,6 @@ class Graph:
     nodes: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     input_locations: dict = field(default_factory=dict)
-    location: Location | None = None
 
     def node_map(self) -> dict:
         return {node.name: node for node in self.nodes}

@@ -7,8 +7,9 @@ Built-in types are registered in `builder.layer_types`; users add theirs with `r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 REQUIRED = object()
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+
+from .model_graph import LayerNode, model_graph
 
 COMMUTATIVE = {"Add", "Multiply", "Average", "Maximum"}
 
@@ -22,46 +23,7 @@ class WeightTransferError(ValueError):
     """The two models differ in structure; the message names the first place they part."""
 
 
-@dataclass
-class _Layer:
-    name: str
-    kind: str
-    shapes: tuple
-    inputs: list
-
-
-def _history_refs(value, refs):
-    """Collect producer layer names, in argument order, from a serialized inbound node."""
-    if isinstance(value, dict):
-        history = value.get("config", {}).get("keras_history") if value.get("class_name") == "__keras_tensor__" else None
-        if history is not None:
-            refs.append(history[0])
-            return
-        for item in value.values():
-            _history_refs(item, refs)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            _history_refs(item, refs)
-
-
-def _graph(model) -> tuple[dict, list]:
-    config = model.get_config()
-    layers = {}
-    for entry in config["layers"]:
-        name = entry["name"]
-        refs: list = []
-        for node in entry.get("inbound_nodes", []):
-            _history_refs(node.get("args", []), refs)
-        layer = model.get_layer(name)
-        shapes = tuple(tuple(int(d) for d in w.shape) for w in layer.weights)
-        kind = "Input" if entry["class_name"] == "InputLayer" else entry["class_name"]
-        layers[name] = _Layer(name, kind, shapes, refs)
-    declared = config["output_layers"]  # [name, node, index] for one output, else a list of them
-    outputs = [declared[0]] if isinstance(declared[0], str) else [item[0] for item in declared]
-    return layers, outputs
-
-
-def _transparent(layer: _Layer) -> bool:
+def _transparent(layer: LayerNode) -> bool:
     return not layer.shapes and len(layer.inputs) == 1 and layer.kind not in COMMUTATIVE
 
 
@@ -86,8 +48,8 @@ def _fingerprints(layers: dict) -> dict:
 
 def match_layers(source, target) -> list[tuple[str, str]]:
     """Pairs (source layer name, target layer name) of weighted layers in the same place."""
-    source_layers, source_outputs = _graph(source)
-    target_layers, target_outputs = _graph(target)
+    source_layers, source_outputs = model_graph(source)
+    target_layers, target_outputs = model_graph(target)
     if len(source_outputs) != len(target_outputs):
         raise WeightTransferError(f"the models have {len(source_outputs)} and {len(target_outputs)} outputs")
     source_prints, target_prints = _fingerprints(source_layers), _fingerprints(target_layers)

@@ -15,7 +15,11 @@ from .errors import Location, SpecError
 
 # Generous for any real network, small enough that an alias bomb ("billion laughs") is refused
 # in milliseconds instead of exhausting memory.
-MAX_YAML_NODES = 200_000
+MAX_YAML_NODES = 50_000
+
+
+_STANDARD_TAGS = tuple(f"tag:yaml.org,2002:{kind}" for kind in
+                      ("map", "seq", "str", "int", "float", "bool", "null", "merge"))
 
 
 class LocatedDict(dict):
@@ -71,6 +75,9 @@ class _Converter:
                 "(an alias bomb?); write the structure out or use `repeat`",
                 _mark(self.file, node),
             )
+        if not node.tag.startswith(_STANDARD_TAGS):
+            raise SpecError(f"the YAML tag '{node.tag}' is not allowed: a spec is plain data "
+                            "(mappings, lists, strings, numbers, booleans, null)", _mark(self.file, node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node)
         if isinstance(node, yaml.SequenceNode):

@@ -10,7 +10,6 @@ from builder.summary import check_expectations
 from .conftest import SPECS, ZOO
 
 
-
 def _id(path):
     return path.stem
 

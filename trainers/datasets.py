@@ -10,9 +10,9 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -306,7 +306,7 @@ def _cifar_reader(folder_name, train_files, test_file, label_key):
             return None
         def batch(name):
             with open(folder / name, "rb") as handle:
-                entry = pickle.load(handle, encoding="bytes")  # the published CIFAR format is a pickle
+                entry = _CifarUnpickler(handle, encoding="bytes").load()
             data = np.asarray(entry[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
             return data, np.asarray(entry[label_key], np.int64)
         parts = [batch(name) for name in train_files]
@@ -314,6 +314,20 @@ def _cifar_reader(folder_name, train_files, test_file, label_key):
         return {"x_train": np.concatenate([p[0] for p in parts]), "y_train": np.concatenate([p[1] for p in parts]),
                 "x_test": x_test, "y_test": y_test}
     return read
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """The published CIFAR files are pickles of dicts, lists, bytes and NumPy arrays: refuse
+    every other global, so a tampered cache file cannot run code."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise DataError(f"refusing to load '{module}.{name}' from a CIFAR cache file: not CIFAR data")
+        return super().find_class(module, name)
 
 
 _KERAS_DATASETS = {

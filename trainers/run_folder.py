@@ -59,8 +59,19 @@ def new_run_folder(root: str | Path, spec_name: str) -> Path:
         probe.write_bytes(b"x" * 1024)
         probe.unlink()
     except OSError as exc:
-        raise DataError(f"cannot write the run folder {path}: {exc.strerror or exc}; choose another with --out")
+        raise DataError(f"cannot write the run folder {path}: {exc.strerror or exc}; "
+                        "choose another with --out") from None
     return path
+
+
+def ensure_space(folder: Path, model, copies: int = 2) -> None:
+    """Refuse to start when the disk cannot hold the checkpoints (weights, optimizer slots, the
+    old and new checkpoint side by side during an atomic replace)."""
+    need = model.count_params() * 4 * 3 * copies + 50 * 2**20
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise DataError(f"{folder} has {free / 2**20:,.0f} MiB free but checkpoints need about "
+                        f"{need / 2**20:,.0f} MiB; free some space or choose another --out")
 
 
 def library_versions() -> dict:
