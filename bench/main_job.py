@@ -20,7 +20,8 @@ TARGETS = {"resnet34": 0.97, "lenet5": 0.98}
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("tensorflow", "jax"), default=os.environ.get("KERAS_BACKEND", "tensorflow"))
+    parser.add_argument("--backend", choices=("tensorflow", "jax"),
+                        default=os.environ.get("KERAS_BACKEND", "tensorflow"))
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench"))
     args = parser.parse_args()
     os.environ["KERAS_BACKEND"] = args.backend
@@ -38,10 +39,12 @@ def main() -> int:
         rows.append((name, seconds, accuracy, target, again == metrics))
         print(f"{name}: {seconds:.0f} s, test accuracy {accuracy:.4f} (target >= {target}), "
               f"same seed same result: {again == metrics}", flush=True)
-    print(f"\n| spec | backend | {os.cpu_count()} CPU cores: wall time | test accuracy | target | same seed, same result |")
+    print(f"\n| spec | backend | wall time ({os.cpu_count()} CPU cores) | test accuracy | target "
+          "| same seed, same result |")
     print("|---|---|---|---|---|---|")
     for name, seconds, accuracy, target, same in rows:
-        print(f"| {name} | {args.backend} | {seconds / 60:.1f} min | {accuracy:.4f} | >= {target} | {'yes' if same else 'NO'} |")
+        verdict = "yes" if same else "NO"
+        print(f"| {name} | {args.backend} | {seconds / 60:.1f} min | {accuracy:.4f} | >= {target} | {verdict} |")
     return 0 if all(accuracy >= target and same for _, _, accuracy, target, same in rows) else 1
 
 

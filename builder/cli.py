@@ -88,6 +88,10 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs", help="parent of the run folder (default: runs)")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                       help="compute in 16 bits with float32 weights")
+    train.add_argument("--jit-compile", choices=("auto", "true", "false"), help="XLA-compile the train step")
+    train.add_argument("--steps-per-execution", type=int, help="batches per call into the backend")
     _common(train)
 
     evaluate = commands.add_parser("evaluate", help="test metrics of a trained run",
@@ -103,6 +107,29 @@ def make_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     _common(predict, overrides=False)
+
+    compare = commands.add_parser("compare", help="run one spec on several backends side by side",
+                                  description="Each backend in its own process, with identical weights (saved "
+                                              "once, loaded by each) and identical inputs: parameters, build time, "
+                                              "first (compiling) train step, median train and inference steps, "
+                                              "images/s, peak memory, and output differences against the first "
+                                              "backend. Multi-model specs are compared model by model.")
+    compare.add_argument("spec", metavar="SPEC")
+    compare.add_argument("--backends", default="tensorflow,jax",
+                         help="comma-separated, first is the reference (default: tensorflow,jax)")
+    compare.add_argument("--batch-size", type=int, default=8)
+    compare.add_argument("--steps", type=int, default=10, help="timed steps after the first (default 10)")
+    compare.add_argument("--tolerance", type=float, default=1e-4, help="max abs output difference (default 1e-4)")
+    compare.add_argument("--format", choices=("table", "json"), default="table")
+    _common(compare)
+
+    plot = commands.add_parser("plot", help="draw the architecture to an image file",
+                               description="Draw the model with keras.utils.plot_model (needs pydot and "
+                                           "graphviz).")
+    plot.add_argument("spec", metavar="SPEC")
+    plot.add_argument("-o", "--output", required=True, help="image file to write (.png, .svg, .pdf)")
+    plot.add_argument("--model", help="in a multi-model spec, which model to draw")
+    _common(plot)
 
     schema = commands.add_parser("schema", help="print the spec JSON Schema (or write it with -o)",
                                  description="The JSON Schema of spec files, generated from the layer "
@@ -138,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(parser, args) -> int:
-    from trainers.errors import DataError
+    from trainers.errors import DataError, TrainingFault
 
     try:
         set_backend(getattr(args, "backend", None))
@@ -150,6 +177,9 @@ def _run(parser, args) -> int:
         return 1
     except DataError as exc:
         print(f"data error: {exc}", file=sys.stderr)
+        return 1
+    except TrainingFault as exc:
+        print(f"training stopped: {exc}", file=sys.stderr)
         return 1
 
 
@@ -239,7 +269,7 @@ def cmd_train(args) -> int:
     if not args.spec and not args.resume:
         raise UsageError("train needs a SPEC (or --resume RUN_DIR)")
     if args.resume and (args.spec or args.overrides or args.train_overrides or args.data or args.epochs
-                        or args.batch_size):
+                        or args.batch_size or args.mixed_precision or args.jit_compile or args.steps_per_execution):
         raise UsageError("--resume continues a run exactly as it was planned; give no other settings")
     train_overrides = {}
     for key, value in parse_overrides(args.train_overrides).items():
@@ -250,6 +280,12 @@ def cmd_train(args) -> int:
         train_overrides["batch_size"] = args.batch_size
     if args.data:
         train_overrides["data"] = parse_data(args.data)
+    if args.mixed_precision:
+        train_overrides["performance.mixed_precision"] = args.mixed_precision
+    if args.jit_compile:
+        train_overrides["performance.jit_compile"] = {"true": True, "false": False}.get(args.jit_compile, "auto")
+    if args.steps_per_execution:
+        train_overrides["performance.steps_per_execution"] = args.steps_per_execution
     from trainers import run_training
 
     folder, metrics = run_training(args.spec, parse_overrides(args.overrides), train_overrides, args.out,
@@ -330,7 +366,49 @@ def _read_image(path, channels):
     return array[..., None] if array.ndim == 2 else array
 
 
+def cmd_compare(args) -> int:
+    import importlib.util
+
+    from .compare import compare, format_report
+
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    unknown = [name for name in backends if name not in BACKENDS]
+    if unknown or not backends:
+        raise UsageError(f"--backends takes names from {', '.join(BACKENDS)}; got '{args.backends}'")
+    missing = [name for name in backends if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"backend not installed: {', '.join(missing)} (pip install {' '.join(missing)})")
+    report = compare(args.spec, backends, parse_overrides(args.overrides), args.batch_size, args.steps,
+                     args.tolerance)
+    print(json.dumps(report, indent=2) if args.format == "json" else format_report(report))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
+        print("plot needs pydot and Graphviz: `pip install pydot` and Graphviz's `dot` "
+              "(e.g. `apt-get install graphviz`); `summary` prints the same structure as text", file=sys.stderr)
+        return 1
+    from .spec import load_spec
+
+    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    import keras
+
+    from . import build_model
+
+    model = build_model(spec, model=args.model)
+    keras.utils.plot_model(model, to_file=args.output, show_shapes=True, show_layer_names=True,
+                           show_layer_activations=True)
+    print(f"drew {model.name} to {args.output}")
+    return 0
+
+
 COMMANDS = {
+    "compare": cmd_compare,
+    "plot": cmd_plot,
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "predict": cmd_predict,

@@ -1,45 +1,32 @@
-"""Per-layer summaries of a built model: output shapes and parameter counts."""
+"""Per-layer summaries of a built model: shapes, parameters, MACs, activation memory and
+receptive fields, as a table or JSON."""
 
 from __future__ import annotations
 
+import math
+
+from .analysis import analyze
+
 
 def _count(weights) -> int:
-    total = 0
-    for weight in weights:
-        size = 1
-        for dim in weight.shape:
-            size *= int(dim)
-        total += size
-    return total
-
-
-def _shape(layer):
-    try:
-        output = layer.output
-    except (AttributeError, ValueError):
-        return None
-    if isinstance(output, (list, tuple)):
-        return [list(t.shape) for t in output]
-    return list(output.shape)
+    return sum(math.prod(int(d) for d in weight.shape) for weight in weights)
 
 
 def summarize(model, spec=None) -> dict:
     """A JSON-ready report: one row per layer plus totals and the spec's expected figures."""
+    analysis = analyze(model)
     rows = []
-    for layer in model.layers:
-        rows.append({
-            "name": layer.name,
-            "class": type(layer).__name__,
-            "output_shape": _shape(layer),
-            "params": _count(layer.weights),
-            "trainable_params": _count(layer.trainable_weights),
-        })
+    for row in analysis["rows"]:
+        layer = model.get_layer(row["name"])
+        rows.append({**row, "trainable_params": _count(layer.trainable_weights)})
     trainable = _count(model.trainable_weights)
     total = _count(model.weights)
     report = {
         "model": model.name,
         "layers": rows,
         "params": {"total": total, "trainable": trainable, "non_trainable": total - trainable},
+        "macs": analysis["totals"]["macs"],
+        "activation_bytes_per_example": analysis["totals"]["activation_bytes"],
     }
     if spec is not None and spec.expect and not spec.overrides:
         report["expect"] = check_expectations(spec, model)
@@ -53,12 +40,24 @@ def check_expectations(spec, model) -> dict:
             for key, value in spec.expect.items()}
 
 
+def _human(count: float, unit: str = "") -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if count >= scale:
+            return f"{count / scale:.2f} {suffix}{unit}"
+    return f"{count:g} {unit}".rstrip()
+
+
 def format_table(report: dict) -> str:
-    header = ("Layer", "Type", "Output shape", "Params")
-    rows = [(row["name"], row["class"], _fmt(row["output_shape"]), f"{row['params']:,}")
+    header = ("Layer", "Type", "Output shape", "Params", "MACs", "Activations", "Receptive field", "Jump")
+    rows = [(row["name"], row["class"], _fmt(row["output_shape"]), f"{row['params']:,}",
+             _human(row["macs"]) if row["macs"] else "-",
+             _human(row["activation_bytes"], "B") if row["activation_bytes"] else "-",
+             "x".join(map(str, row["receptive_field"])) if row["receptive_field"] else "-",
+             "x".join(f"{j:g}" for j in row["jump"]) if row["jump"] else "-")
             for row in report["layers"]]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    line = "  ".join("{:<%d}" % w for w in widths[:-1]) + "  {:>%d}" % widths[-1]
+    left = 3  # name, type and shape read best left-aligned; numbers right-aligned
+    line = "  ".join(f"{{:<{w}}}" if i < left else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [f"Model: {report['model']}", line.format(*header), line.format(*("-" * w for w in widths))]
     out += [line.format(*row) for row in rows]
     params = report["params"]
@@ -66,6 +65,9 @@ def format_table(report: dict) -> str:
     out.append(f"Total params: {params['total']:,}")
     out.append(f"Trainable params: {params['trainable']:,}")
     out.append(f"Non-trainable params: {params['non_trainable']:,}")
+    out.append(f"Multiply-accumulates per example: {report['macs']:,} ({_human(report['macs'])})")
+    out.append(f"Forward activation memory per example: {_human(report['activation_bytes_per_example'], 'B')} "
+               "(float32)")
     for key, check in report.get("expect", {}).items():
         verdict = "matches" if check["ok"] else f"MISMATCH (built {check['actual']:,})"
         out.append(f"Expected {key.replace('_', ' ')}: {check['expected']:,} - {verdict}")

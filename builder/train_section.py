@@ -31,11 +31,13 @@ DEFAULTS = {
     "batch_size": 64,
     "seed": 0,
     "freeze": [],
+    "performance": {"mixed_precision": "float32", "jit_compile": "auto", "steps_per_execution": 1},
 }
 
 _NUMBER = {"type": "number"}
 _POSITIVE = {"type": "number", "exclusiveMinimum": 0}
 _FRACTION = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+_NON_NEGATIVE = {"type": "number", "minimum": 0}
 
 
 def _one_of_keys(options: dict, description: str) -> dict:
@@ -101,15 +103,15 @@ def train_schema() -> dict:
             "optimizer": _one_of_keys({
                 "adam": optimizer_common,
                 "adamw": optimizer_common,
-                "sgd": {**optimizer_common, "momentum": {"type": "number", "minimum": 0}, "nesterov": {"type": "boolean"}},
-                "rmsprop": {**optimizer_common, "momentum": {"type": "number", "minimum": 0}, "rho": _FRACTION},
+                "sgd": {**optimizer_common, "momentum": _NON_NEGATIVE, "nesterov": {"type": "boolean"}},
+                "rmsprop": {**optimizer_common, "momentum": _NON_NEGATIVE, "rho": _FRACTION},
             }, "one optimizer and its settings"),
             "schedule": _one_of_keys({
-                "constant": {"warmup_epochs": {"type": "number", "minimum": 0}},
-                "cosine": {"warmup_epochs": {"type": "number", "minimum": 0}, "final_fraction": {"type": "number", "minimum": 0}},
-                "step": {"warmup_epochs": {"type": "number", "minimum": 0}, "every_epochs": {"type": "integer", "minimum": 1},
+                "constant": {"warmup_epochs": _NON_NEGATIVE},
+                "cosine": {"warmup_epochs": _NON_NEGATIVE, "final_fraction": _NON_NEGATIVE},
+                "step": {"warmup_epochs": _NON_NEGATIVE, "every_epochs": {"type": "integer", "minimum": 1},
                          "factor": _POSITIVE},
-                "exponential": {"warmup_epochs": {"type": "number", "minimum": 0}, "factor_per_epoch": _POSITIVE},
+                "exponential": {"warmup_epochs": _NON_NEGATIVE, "factor_per_epoch": _POSITIVE},
             }, "learning-rate schedule over the planned epochs"),
             "label_smoothing": _FRACTION,
             "metrics": {"type": "array", "items": {"enum": list(METRICS)}},
@@ -127,6 +129,19 @@ def train_schema() -> dict:
             "seed": {"type": "integer"},
             "freeze": {"type": "array", "items": {"type": "string"},
                        "description": "layer names or name prefixes to keep fixed (transfer learning)"},
+            "performance": {
+                "type": "object",
+                "description": "speed settings; results stay comparable (see the README's benchmarks)",
+                "properties": {
+                    "mixed_precision": {"enum": ["float32", "mixed_float16", "mixed_bfloat16"],
+                                        "description": "Keras dtype policy: compute in 16 bits, keep float32 weights"},
+                    "jit_compile": {"enum": ["auto", True, False],
+                                    "description": "XLA compilation of the train step (auto: Keras decides)"},
+                    "steps_per_execution": {"type": "integer", "minimum": 1,
+                                            "description": "batches run per call into the backend"},
+                },
+                "additionalProperties": False,
+            },
         },
         "additionalProperties": False,
     }
@@ -141,6 +156,8 @@ def resolve_train(section: dict | None, overrides: dict | None = None, file: str
         config[key] = copy.deepcopy(value)
     for dotted, value in (overrides or {}).items():
         _set_dotted(config, dotted, value, file)
+    if isinstance(config["performance"], dict):  # independent settings: unset ones keep their default
+        config["performance"] = {**DEFAULTS["performance"], **config["performance"]}
     validator = jsonschema.Draft202012Validator(train_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:

@@ -38,7 +38,9 @@ def test_summary_json_reports_shapes_params_and_expectations(capsys):
     assert report["expect"]["params"]["ok"] is True
     first_conv = report["layers"][1]
     assert first_conv == {"name": "conv1", "class": "Conv2D", "output_shape": [None, 28, 28, 6],
-                          "params": 156, "trainable_params": 156}
+                          "params": 156, "trainable_params": 156, "macs": 117_600,
+                          "activation_bytes": 28 * 28 * 6 * 4, "receptive_field": [5, 5], "jump": [1, 1]}
+    assert report["macs"] == 416_520
 
 
 def test_summary_table_with_overrides(capsys):

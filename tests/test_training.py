@@ -186,3 +186,25 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert main(["predict", str(folder), *map(str, paths), "--top", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"{paths[0]}: ")
+
+
+@pytest.mark.parametrize("performance", [
+    {"mixed_precision": "mixed_bfloat16"},
+    {"jit_compile": True, "steps_per_execution": 4},
+])
+def test_performance_options(tmp_path, performance):
+    import keras
+
+    try:
+        folder, metrics = run_training(SPECS / "lenet5.yaml", out=tmp_path, verbose=0,
+                                       train_overrides={"epochs": 2, "performance": performance})
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    record = json.loads((folder / "run.json").read_text())
+    assert record["train"]["performance"] == {"mixed_precision": "float32", "jit_compile": "auto",
+                                              "steps_per_execution": 1, **performance}
+    assert metrics["test_accuracy"] > 0.5
+    if "mixed_precision" in performance:
+        model = keras.saving.load_model(folder / "model.keras")
+        assert model.get_layer("conv1").compute_dtype == "bfloat16"
+        assert model.get_layer("conv1").kernel.dtype == "float32"

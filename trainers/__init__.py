@@ -7,7 +7,10 @@ Importing this package does not import Keras; `run_training` does.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
+
 
 def _supervised():
     from . import supervised
@@ -36,7 +39,7 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
 
     from . import optimization  # noqa: F401  (registers our schedules, for loading checkpoints)
     from .errors import DataError
-    from .run_folder import last_checkpoint, new_run_folder, read_run_record, write_run_record
+    from .run_folder import ensure_space, last_checkpoint, new_run_folder, read_run_record, write_run_record
 
     if resume is not None:
         folder = Path(resume)
@@ -46,11 +49,12 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
             raise DataError(f"{folder} has no completed epoch to resume from; start a new run")
         config = record["train"]
         trainer = _trainer(config["trainer"])
-        _seed(config["seed"] + state[0])
+        _seed(config["seed"] + state[0], config)
         model = keras.saving.load_model(state[1])
         print(f"resuming {folder} after epoch {state[0]} of {config['epochs']}")
-        metrics = trainer.fit(model, config, folder, initial_epoch=state[0], history=state[2], verbose=verbose,
-                              extra_callbacks=extra_callbacks)
+        with _resumable(folder):
+            metrics = trainer.fit(model, config, folder, initial_epoch=state[0], history=state[2],
+                                  verbose=verbose, extra_callbacks=extra_callbacks)
         return folder, metrics
 
     declared = load_spec(spec_path)
@@ -58,9 +62,11 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     params = {**config["params"], **(overrides or {})}
     spec = load_spec(spec_path, params)
     trainer = _trainer(config["trainer"])
-    _seed(config["seed"])
+    folder = new_run_folder(out, spec.name)  # an unwritable --out fails before anything is built
+    _seed(config["seed"], config)
+    keras.mixed_precision.set_global_policy(config["performance"]["mixed_precision"])
     model = build_model(spec)
-    folder = new_run_folder(out, spec.name)
+    ensure_space(folder, model)
     write_run_record(folder, {
         "spec_file": str(Path(spec_path).resolve()),
         "spec_name": spec.name,
@@ -74,14 +80,39 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     }, str(spec_path))
     print(f"training {spec.name} ({model.count_params():,} params) on {config['data']['dataset']} "
           f"with {keras.backend.backend()}; run folder: {folder}")
-    metrics = trainer.fit(model, config, folder, verbose=verbose, extra_callbacks=extra_callbacks)
+    with _resumable(folder):
+        metrics = trainer.fit(model, config, folder, verbose=verbose, extra_callbacks=extra_callbacks)
     return folder, metrics
 
 
-def _seed(seed):
+@contextlib.contextmanager
+def _resumable(folder: Path):
+    """On Ctrl-C, say what was kept and how to continue, then let the interrupt end the program."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from .run_folder import last_checkpoint
+
+        state = last_checkpoint(folder)
+        if state:
+            print(f"\ninterrupted; epoch {state[0]} is saved. Continue with: "
+                  f"python -m builder train --resume {folder}", file=sys.stderr)
+        else:
+            print(f"\ninterrupted before the first epoch ended; nothing to resume in {folder}", file=sys.stderr)
+        raise
+
+
+def _seed(seed, config):
+    """Seed everything; TensorFlow's deterministic ops rule out XLA, so an explicit
+    `jit_compile: true` on TensorFlow trades bit-for-bit reproducibility for speed."""
+    import keras
+
     from .supervised import set_seed
 
-    set_seed(seed)
+    xla_on_tensorflow = keras.backend.backend() == "tensorflow" and config["performance"]["jit_compile"] is True
+    if xla_on_tensorflow:
+        print("note: jit_compile=true on TensorFlow turns off deterministic ops; reruns may differ slightly")
+    set_seed(seed, deterministic_ops=not xla_on_tensorflow)
 
 
 def _versions():

@@ -6,12 +6,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
+
+from builder.errors import did_you_mean
 
 from . import plots
 from .augmentation import augmentation_layers
 from .datasets import load_dataset
-from .errors import DataError
+from .errors import DataError, TrainingFault
 from .optimization import make_optimizer
 from .pipeline import check_compatible, make_dataset, model_image_shape
 from .run_folder import EpochCheckpoint, atomic_write, last_checkpoint
@@ -25,13 +28,17 @@ class Prepared:
     outputs: int
 
 
-def set_seed(seed: int) -> None:
-    """Same seed, same backend, same result: seed every generator and make TF ops deterministic."""
-    import keras
-    import tensorflow as tf
+def set_seed(seed: int, deterministic_ops: bool = True) -> None:
+    """Same seed, same backend, same result: seed every generator and make TF ops deterministic
+    (tf.data feeds every backend, so TensorFlow's determinism matters on JAX too)."""
+    # The module Keras itself reads this switch from; it also holds the only way to turn it off.
+    from tensorflow.python.framework import config as tf_config
 
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic_ops:
+        tf_config.enable_op_determinism()
+    else:  # a process-wide switch: an earlier run in this process may have turned it on
+        tf_config.disable_op_determinism()
 
 
 def freeze_layers(model, patterns: list) -> list:
@@ -40,8 +47,6 @@ def freeze_layers(model, patterns: list) -> list:
     for pattern in patterns:
         matched = [layer for layer in model.layers if layer.name == pattern or layer.name.startswith(pattern)]
         if not matched:
-            from builder.errors import did_you_mean
-
             names = [layer.name for layer in model.layers]
             raise DataError(f"freeze: no layer is named or starts with '{pattern}'{did_you_mean(pattern, names)}")
         for layer in matched:
@@ -60,8 +65,6 @@ def class_weights(config_value, labels: np.ndarray, num_classes: int):
 
 
 def compile_model(model, config: dict, steps_per_epoch: int):
-    import keras
-
     outputs = len(model.outputs)
     optimizer = make_optimizer(config["optimizer"], config["schedule"], steps_per_epoch, config["epochs"])
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=config["label_smoothing"])
@@ -70,11 +73,13 @@ def compile_model(model, config: dict, steps_per_epoch: int):
         "top5_accuracy": lambda: keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"),
     }
     metrics = [metric_makers[name]() for name in config["metrics"]]
+    performance = config["performance"]
+    speed = {"jit_compile": performance["jit_compile"], "steps_per_execution": performance["steps_per_execution"]}
     if outputs == 1:
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **speed)
     else:  # auxiliary heads (GoogLeNet) learn the same labels at weight 0.3, as in the paper
         model.compile(optimizer=optimizer, loss=[loss] * outputs, loss_weights=[1.0] + [0.3] * (outputs - 1),
-                      metrics=[metrics] + [[] for _ in range(outputs - 1)])
+                      metrics=[metrics] + [[] for _ in range(outputs - 1)], **speed)
 
 
 def datasets(prepared: Prepared, config: dict):
@@ -97,8 +102,6 @@ def prepare(model, config: dict) -> Prepared:
 def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
         extra_callbacks=()) -> dict:
     """Train into `folder`; returns the final test metrics (also written to metrics.json)."""
-    import keras
-
     prepared = prepare(model, config)
     atomic_write(folder / "classes.json", json.dumps(prepared.splits.class_names) + "\n")
     train, val, test = datasets(prepared, config)
@@ -106,7 +109,7 @@ def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None,
     if initial_epoch == 0:
         freeze_layers(model, config["freeze"])
         compile_model(model, config, steps)
-    callbacks = [EpochCheckpoint(folder, history),
+    callbacks = [StopOnNonFiniteLoss(folder), EpochCheckpoint(folder, history),
                  keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False),
                  *extra_callbacks]
     if config["early_stopping"]:
@@ -119,6 +122,27 @@ def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None,
         model.fit(train, validation_data=val, epochs=config["epochs"], initial_epoch=initial_epoch,
                   class_weight=weights, callbacks=callbacks, verbose=verbose, shuffle=False)
     return finish(model, prepared, test, folder)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, before that epoch's checkpoint is written."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = Path(folder)
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            state = last_checkpoint(self.folder)
+            kept = (f"the last good checkpoint is epoch {state[0]} ({state[1]})" if state
+                    else "no epoch had completed, so no checkpoint was kept")
+            raise TrainingFault(f"the loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}; "
+                                f"training stopped and {kept}. Lower the learning rate or check the data")
 
 
 def finish(model, prepared: Prepared, test, folder: Path) -> dict:

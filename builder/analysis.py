@@ -1,0 +1,111 @@
+"""What Keras's summary does not tell, derived from a built model's layers: multiply-accumulates,
+forward activation memory, receptive field and effective stride ("jump").
+
+Shapes are Keras's own (from the built layers); only these figures are computed here.
+Receptive fields follow r_out = r_in + (k - 1) * dilation * j_in and j_out = j_in * stride per
+spatial axis; a merge takes the largest field of its inputs; global pooling and flatten see the
+whole feature map, so every layer after them sees the whole input region of the map.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .model_graph import model_graph
+
+# Layers whose output is a view of their input at inference: no new memory.
+VIEWS = {"Flatten", "Reshape", "Dropout", "SpatialDropout2D", "Identity", "Input"}
+CONV_LIKE = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D",
+             "Conv1D", "MaxPooling1D", "AveragePooling1D"}
+
+
+def _shape(tensor) -> tuple:
+    return tuple(tensor.shape[1:])
+
+
+def _size(shape) -> int:
+    return math.prod(int(d) for d in shape if d is not None)
+
+
+def _pair(value, rank=2) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
+
+
+def macs(layer, in_shape: tuple, out_shape: tuple) -> int:
+    """Multiply-accumulates of one forward pass for one example (convolutions and dense layers)."""
+    kind = type(layer).__name__
+    if kind in ("Conv2D", "Conv1D"):
+        return _size(out_shape) * math.prod(layer.kernel_size) * in_shape[-1] // layer.groups
+    if kind == "DepthwiseConv2D":
+        return _size(out_shape) * math.prod(layer.kernel_size)
+    if kind == "SeparableConv2D":
+        spatial = _size(out_shape[:-1])
+        depthwise = spatial * in_shape[-1] * layer.depth_multiplier * math.prod(layer.kernel_size)
+        return depthwise + spatial * in_shape[-1] * layer.depth_multiplier * out_shape[-1]
+    if kind == "Conv2DTranspose":
+        return _size(in_shape) * math.prod(layer.kernel_size) * out_shape[-1]
+    if kind == "Dense":
+        return _size(out_shape) * in_shape[-1]
+    return 0
+
+
+def _field(layer, kind, inputs: list, in_shape, out_shape):
+    """(receptive field, jump) per spatial axis after this layer, or None when not spatial."""
+    fields = [f for f in inputs if f is not None]
+    if not fields:
+        return None
+    rf = tuple(max(f[0][a] for f in fields) for a in range(len(fields[0][0])))
+    jump = fields[0][1]
+    if kind in CONV_LIKE:
+        kernel = _pair(getattr(layer, "kernel_size", None) or layer.pool_size, len(rf))
+        strides = _pair(layer.strides, len(rf))
+        dilation = _pair(getattr(layer, "dilation_rate", 1), len(rf))
+        rf = tuple(r + (k - 1) * d * j for r, k, d, j in zip(rf, kernel, dilation, jump))
+        jump = tuple(j * s for j, s in zip(jump, strides))
+    elif kind == "Conv2DTranspose":
+        jump = tuple(j / s for j, s in zip(jump, _pair(layer.strides)))
+        rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, _pair(layer.kernel_size), jump))
+    elif kind in ("UpSampling2D",):
+        jump = tuple(j / s for j, s in zip(jump, _pair(layer.size)))
+    elif kind.startswith("Global") or kind == "Flatten":
+        spatial = in_shape[:len(rf)]
+        rf = tuple(r + (int(n) - 1) * j for r, n, j in zip(rf, spatial, jump))
+        jump = tuple(j * int(n) for j, n in zip(jump, spatial))
+    return rf, jump
+
+
+def analyze(model, bytes_per_value: int = 4) -> dict:
+    """Per-layer rows and totals: params, MACs, activation bytes, receptive field and jump."""
+    graph, _ = model_graph(model)
+    fields: dict = {}
+    rows = []
+    for name, node in graph.items():
+        layer = model.get_layer(name)
+        out_shape = _shape(layer.output) if not isinstance(layer.output, (list, tuple)) else None
+        producers = [graph[p] for p in node.inputs]
+        in_shape = _shape(model.get_layer(node.inputs[0]).output) if node.inputs else out_shape
+        if node.kind == "Input":
+            spatial = len(out_shape) - 1
+            fields[name] = ((1,) * spatial, (1,) * spatial) if spatial >= 1 else None
+        else:
+            fields[name] = _field(layer, node.kind, [fields[p.name] for p in producers], in_shape, out_shape)
+        field = fields[name]
+        rows.append({
+            "name": name,
+            "class": node.kind,
+            "output_shape": [None, *out_shape] if out_shape is not None else None,
+            "params": sum(math.prod(shape) for shape in node.shapes),
+            "macs": macs(layer, in_shape, out_shape) if out_shape is not None and node.kind != "Input" else 0,
+            "activation_bytes": 0 if node.kind in VIEWS - {"Input"} or out_shape is None
+            else _size(out_shape) * bytes_per_value,
+            "receptive_field": list(field[0]) if field else None,
+            "jump": [round(j, 4) for j in field[1]] if field else None,
+        })
+    return {
+        "rows": rows,
+        "totals": {
+            "params": sum(row["params"] for row in rows),
+            "macs": sum(row["macs"] for row in rows),
+            "activation_bytes": sum(row["activation_bytes"] for row in rows),
+        },
+    }
