@@ -53,3 +53,17 @@ def test_plot_explains_what_it_needs(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert main(["plot", str(SPECS / "lenet5.yaml"), "-o", str(tmp_path / "m.png")]) == 1
     assert "plot needs pydot and Graphviz" in capsys.readouterr().err
+
+
+def test_plot_draws_the_model(tmp_path, capsys):
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
+        pytest.skip("drawing needs pydot and Graphviz's dot on this machine")
+    target = tmp_path / "lenet5.png"
+    assert main(["plot", str(SPECS / "lenet5.yaml"), "-o", str(target)]) == 0
+    from PIL import Image
+
+    with Image.open(target) as image:
+        assert image.size[1] > image.size[0] > 200  # a tall chain of nine layers

@@ -13,3 +13,14 @@ def test_readme_mobilenet_example_builds(tmp_path):
     model = build_model(path, {"alpha": 0.5, "size": 32})
     assert model.output.shape == (None, 10)
     assert model.get_layer("depthwise_separable2_conv1").filters == 64  # int(128 * 0.5)
+
+
+def test_readme_train_section_example_is_valid():
+    import yaml
+
+    from builder.train_section import resolve_train
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### The `train:` section\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    config = resolve_train(yaml.safe_load(block)["train"])
+    assert config["performance"]["jit_compile"] == "auto" and config["augment"][1] == {"crop": {"padding": 4}}
