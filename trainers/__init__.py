@@ -109,7 +109,8 @@ def _seed(seed, config):
 
     from .supervised import set_seed
 
-    xla_on_tensorflow = keras.backend.backend() == "tensorflow" and config["performance"]["jit_compile"] is True
+    requested = config.get("performance", {}).get("jit_compile", "auto")  # older run folders lack it
+    xla_on_tensorflow = keras.backend.backend() == "tensorflow" and requested is True
     if xla_on_tensorflow:
         print("note: jit_compile=true on TensorFlow turns off deterministic ops; reruns may differ slightly")
     set_seed(seed, deterministic_ops=not xla_on_tensorflow)
