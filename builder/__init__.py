@@ -42,8 +42,8 @@ def build_models(spec_or_path, overrides: dict | None = None, max_params: int | 
 def build_model(spec_or_path, overrides: dict | None = None, model: str | None = None):
     """The spec's main model (or the one named `model`) as a Functional keras.Model."""
     spec = _as_spec(spec_or_path, overrides)
-    if model is not None and model not in spec.graphs:
-        raise SpecError(f"the spec defines no model '{model}' (it has: {', '.join(spec.graphs)})")
+    if model is not None:
+        spec.check_model(model)
     return build_models(spec)[model or spec.main]
 
 

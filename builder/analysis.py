@@ -23,7 +23,8 @@ def _shape(tensor) -> tuple:
     return tuple(tensor.shape[1:])
 
 
-def _size(shape) -> int:
+def elements(shape) -> int:
+    """Values in a tensor of this shape (free dimensions, None, count as 1)."""
     return math.prod(int(d) for d in shape if d is not None)
 
 
@@ -35,17 +36,17 @@ def macs(layer, in_shape: tuple, out_shape: tuple) -> int:
     """Multiply-accumulates of one forward pass for one example (convolutions and dense layers)."""
     kind = type(layer).__name__
     if kind in ("Conv2D", "Conv1D"):
-        return _size(out_shape) * math.prod(layer.kernel_size) * in_shape[-1] // layer.groups
+        return elements(out_shape) * math.prod(layer.kernel_size) * in_shape[-1] // layer.groups
     if kind == "DepthwiseConv2D":
-        return _size(out_shape) * math.prod(layer.kernel_size)
+        return elements(out_shape) * math.prod(layer.kernel_size)
     if kind == "SeparableConv2D":
-        spatial = _size(out_shape[:-1])
+        spatial = elements(out_shape[:-1])
         depthwise = spatial * in_shape[-1] * layer.depth_multiplier * math.prod(layer.kernel_size)
         return depthwise + spatial * in_shape[-1] * layer.depth_multiplier * out_shape[-1]
     if kind == "Conv2DTranspose":
-        return _size(in_shape) * math.prod(layer.kernel_size) * out_shape[-1]
+        return elements(in_shape) * math.prod(layer.kernel_size) * out_shape[-1]
     if kind == "Dense":
-        return _size(out_shape) * in_shape[-1]
+        return elements(out_shape) * in_shape[-1]
     return 0
 
 
@@ -97,7 +98,7 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
             "params": sum(math.prod(shape) for shape in node.shapes),
             "macs": macs(layer, in_shape, out_shape) if out_shape is not None and node.kind != "Input" else 0,
             "activation_bytes": 0 if node.kind in VIEWS - {"Input"} or out_shape is None
-            else _size(out_shape) * bytes_per_value,
+            else elements(out_shape) * bytes_per_value,
             "receptive_field": list(field[0]) if field else None,
             "jump": [round(j, 4) for j in field[1]] if field else None,
         })

@@ -206,13 +206,12 @@ def cmd_summary(args) -> int:
     from .summary import format_table, summarize
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))
+    if args.model:
+        spec.check_model(args.model)  # before the (slow) build
     from .compile import build_models
 
     models = build_models(spec)
     names = [args.model] if args.model else list(models)
-    for name in names:
-        if name not in models:
-            raise SpecError(f"the spec defines no model '{name}' (it has: {', '.join(models)})")
     reports = [summarize(models[name], spec if name == spec.main else None) for name in names]
     if args.format == "json":
         print(json.dumps(reports[0] if len(reports) == 1 else {"models": reports}, indent=2))

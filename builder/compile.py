@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from .analysis import elements
 from .errors import SpecError
 from .expand import PROJECTION, SUBMODEL
 from .graph import Graph, Node, Ref
@@ -56,7 +57,8 @@ def _check_parameter_budget(sizes: dict, max_params: int) -> None:
             node.location, node.path)
 
 
-def compile_graph(graph: Graph, models: dict, sizes: dict | None = None):
+def compile_graph(graph: Graph, models: dict, sizes: dict):
+    """One graph as a Functional model; records each layer's weight count in `sizes`."""
     import keras
 
     tensors: dict = {}
@@ -111,7 +113,7 @@ def _fail(node: Node | None, message: str):
     raise SpecError(message, node.location, node.path)
 
 
-def _call(node: Node, inputs: list, models: dict, sizes: dict | None):
+def _call(node: Node, inputs: list, models: dict, sizes: dict):
     if node.type in SAME_SHAPE_MERGES or node.type == "concat":
         _check_merge(node, inputs)
     layer = _make_layer(node, inputs, models)
@@ -127,20 +129,13 @@ def _call(node: Node, inputs: list, models: dict, sizes: dict | None):
                         f"{_first_line(exc)}{_hint(node, inputs)}", node.location, node.path) from None
     for tensor in output if isinstance(output, (list, tuple)) else [output]:
         _check_activation(tuple(tensor.shape[1:]), node.location, f"{node.type} '{node.name}'", node.path)
-    if sizes is not None and node.type != SUBMODEL:
-        sizes[node.name] = (sum(_elements(w.shape) for w in layer.weights), node)
+    if node.type != SUBMODEL:
+        sizes[node.name] = (sum(elements(w.shape) for w in layer.weights), node)
     return output
 
 
-def _elements(shape) -> int:
-    count = 1
-    for dim in shape:
-        count *= int(dim or 1)
-    return count
-
-
 def _check_activation(shape, location, what: str, path: str = "") -> None:
-    size = _elements(shape)
+    size = elements(shape)
     if size > MAX_ACTIVATION:
         raise SpecError(f"{what} would output {size:,} values per example ({_fmt((None, *shape))}), over the "
                         f"limit of {MAX_ACTIVATION:,}: check the input size and strides", location, path)

@@ -32,6 +32,11 @@ class Spec:
         """The main model's graph."""
         return self.graphs[self.main]
 
+    def check_model(self, name: str) -> None:
+        """Refuse a model name the spec does not define, listing those it does."""
+        if name not in self.graphs:
+            raise SpecError(f"the spec defines no model '{name}' (it has: {', '.join(self.graphs)})")
+
 
 def _load_library(path: Path) -> LocatedDict:
     document = load_yaml_file(path)

@@ -90,3 +90,8 @@ def test_no_traceback_for_a_broken_spec_from_a_real_process(tmp_path):
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert lines[0].startswith(f"{bad}:4:5: layers[1].add: add needs identical shapes; "
                                "got (None, 3) from 'dense1' and (None, 4) from 'input'")
+
+
+def test_summary_of_a_model_the_spec_does_not_define(capsys):
+    assert main(["summary", str(SPECS / "lenet5.yaml"), "--model", "decoder"]) == 1
+    assert capsys.readouterr().err.strip() == "the spec defines no model 'decoder' (it has: lenet5)"

@@ -60,7 +60,7 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     declared = load_spec(spec_path)
     config = resolve_train(declared.train, train_overrides, str(spec_path))
     params = {**config["params"], **(overrides or {})}
-    spec = load_spec(spec_path, params)
+    spec = load_spec(spec_path, params) if params else declared
     trainer = _trainer(config["trainer"])
     folder = new_run_folder(out, spec.name)  # an unwritable --out fails before anything is built
     _seed(config["seed"], config)
