@@ -144,18 +144,28 @@ _register("normalization", lambda L: L.Normalization, {
     category="preprocessing")
 
 
-def _lrn_factory(**kwargs):
-    from layers.local_response_normalization import LocalResponseNormalization
+def _register_own(name, own_class, args, doc, inputs="one", category="custom"):
+    """Register one of our layers from `layers/` (imported when first built, like Keras's)."""
 
-    return LocalResponseNormalization(**kwargs)
+    def factory(**kwargs):
+        import layers
+
+        return own_class(layers)(**kwargs)
+
+    factory.__qualname__ = f"build_{name}"
+    register_layer(name, factory, args, doc, inputs, category)
 
 
-register_layer("lrn", _lrn_factory, {
+_register_own("lrn", lambda own: own.LocalResponseNormalization, {
     "depth_radius": Arg("int", 2, "channels on each side in the sum (AlexNet: 2, i.e. n=5)", minimum=0),
     "bias": Arg("number", 2.0, "k in the paper", minimum=0),
     "alpha": Arg("number", 1e-4, "scale of the sum of squares"),
     "beta": Arg("number", 0.75, "exponent"),
 }, "local response normalization across channels (Krizhevsky et al. 2012)", category="normalization")
+_register_own("sampling", lambda own: own.Sampling, {
+    "seed": Arg("int", None, "seed of the noise (null: a fresh seed per build)"),
+}, "VAE reparametrized sample z = mean + exp(0.5 log_var) * eps; from: [mean, log_var]", inputs="many",
+    category="generative")
 
 # Activations -----------------------------------------------------------------------------------
 _register("relu", lambda L: L.ReLU, {
@@ -195,6 +205,9 @@ _register("upsampling", lambda L: L.UpSampling2D, {
     "interpolation": Arg("string", "nearest", "interpolation",
                          choices=("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")),
 }, category="reshaping")
+_register_own("crop_to_match", lambda own: own.CropToMatch, {},
+              "centre-crop the first input to the second's height and width (U-Net's copy and crop); "
+              "from: [map, reference]", inputs="many", category="reshaping")
 _register("identity", lambda L: L.Identity, {}, "passes its input through (a named tap point)", category="core")
 
 # Merges ----------------------------------------------------------------------------------------

@@ -136,7 +136,7 @@ def _construct_schemas(merge_types: list[str]) -> dict:
 def generate_schema() -> dict:
     """The full spec schema, derived from the registered layer types."""
     types = layer_types()
-    merge_types = [name for name, entry in types.items() if entry.inputs == "many"]
+    merge_types = [name for name, entry in types.items() if entry.category == "merge"]
     args_defs = {f"args_{name}": _args_object(name, entry) for name, entry in types.items()}
     constructs = _construct_schemas(merge_types)
     node_properties = {

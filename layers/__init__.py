@@ -4,6 +4,8 @@ Importing this package registers them as Keras serializables, which `keras.savin
 needs to load a model that uses them.
 """
 
+from .crop_to_match import CropToMatch
 from .local_response_normalization import LocalResponseNormalization
+from .sampling import Sampling
 
-__all__ = ["LocalResponseNormalization"]
+__all__ = ["CropToMatch", "LocalResponseNormalization", "Sampling"]
