@@ -75,6 +75,22 @@ def _field(layer, kind, inputs: list, in_shape, out_shape):
     return rf, jump
 
 
+def _input_shape(layer, fallback) -> tuple:
+    """The shape of the (first) tensor a layer was called on; a model called as a layer may
+    produce several outputs, so its consumers read their own input rather than its output."""
+    value = layer.input if layer._inbound_nodes else None
+    while isinstance(value, (list, tuple)):
+        value = value[0]
+    return _shape(value) if value is not None else fallback
+
+
+def _nested_totals(layer, bytes_per_value: int):
+    """(MACs, activation bytes) inside a model called as a layer (an encoder inside an autoencoder)."""
+    inner = analyze(layer, bytes_per_value)
+    inputs = sum(row["activation_bytes"] for row in inner["rows"] if row["class"] == "Input")
+    return inner["totals"]["macs"], inner["totals"]["activation_bytes"] - inputs
+
+
 def analyze(model, bytes_per_value: int = 4) -> dict:
     """Per-layer rows and totals: params, MACs, activation bytes, receptive field and jump."""
     graph, _ = model_graph(model)
@@ -84,20 +100,24 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
         layer = model.get_layer(name)
         out_shape = _shape(layer.output) if not isinstance(layer.output, (list, tuple)) else None
         producers = [graph[p] for p in node.inputs]
-        in_shape = _shape(model.get_layer(node.inputs[0]).output) if node.inputs else out_shape
+        in_shape = _input_shape(layer, out_shape) if node.inputs else out_shape
         if node.kind == "Input":
             spatial = len(out_shape) - 1
             fields[name] = ((1,) * spatial, (1,) * spatial) if spatial >= 1 else None
         else:
             fields[name] = _field(layer, node.kind, [fields[p.name] for p in producers], in_shape, out_shape)
+        nested = _nested_totals(layer, bytes_per_value) if hasattr(layer, "layers") else None
+        if nested:  # a field through a whole sub-model is not tracked
+            fields[name] = None
         field = fields[name]
         rows.append({
             "name": name,
             "class": node.kind,
             "output_shape": [None, *out_shape] if out_shape is not None else None,
             "params": sum(math.prod(shape) for shape in node.shapes),
-            "macs": macs(layer, in_shape, out_shape) if out_shape is not None and node.kind != "Input" else 0,
-            "activation_bytes": 0 if node.kind in VIEWS - {"Input"} or out_shape is None
+            "macs": nested[0] if nested else
+            macs(layer, in_shape, out_shape) if out_shape is not None and node.kind != "Input" else 0,
+            "activation_bytes": nested[1] if nested else 0 if node.kind in VIEWS - {"Input"} or out_shape is None
             else elements(out_shape) * bytes_per_value,
             "receptive_field": list(field[0]) if field else None,
             "jump": [round(j, 4) for j in field[1]] if field else None,

@@ -295,36 +295,21 @@ def cmd_train(args) -> int:
 
 
 def _load_run_model(folder):
-    from pathlib import Path
+    from trainers.loop import load_trained_model
 
-    import keras
-
-    import layers  # noqa: F401
-    from trainers import optimization  # noqa: F401
-    from trainers.errors import DataError
-    from trainers.run_folder import last_checkpoint
-
-    final = Path(folder) / "model.keras"
-    if final.is_file():
-        return keras.saving.load_model(final)
-    state = last_checkpoint(folder)
-    if state is None:
-        raise DataError(f"{folder} has no model.keras and no checkpoint")
-    return keras.saving.load_model(state[1])
+    return load_trained_model(folder)
 
 
 def cmd_evaluate(args) -> int:
+    from trainers import TRAINERS
     from trainers.run_folder import read_run_record
-    from trainers.supervised import datasets, evaluate, prepare
 
     record = read_run_record(args.run)
     config = dict(record["train"])
     if args.data:
         config["data"] = parse_data(args.data)
     model = _load_run_model(args.run)
-    prepared = prepare(model, config)
-    _, _, test = datasets(prepared, config)
-    print(json.dumps(evaluate(model, prepared, test), indent=2))
+    print(json.dumps(TRAINERS[config["trainer"]]().evaluate_model(model, config), indent=2))
     return 0
 
 

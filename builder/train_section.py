@@ -15,6 +15,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
 AUGMENTATIONS = ("flip", "crop", "rotation", "translation", "zoom", "brightness", "contrast", "color_shift")
 METRICS = ("accuracy", "top5_accuracy")
+RECONSTRUCTION_LOSSES = ("mse", "mae", "binary_crossentropy")
 
 DEFAULTS = {
     "trainer": "supervised",
@@ -31,6 +32,9 @@ DEFAULTS = {
     "batch_size": 64,
     "seed": 0,
     "freeze": [],
+    "init_from": None,
+    "loss": "mse",
+    "kl": {"weight": 1.0, "warmup_epochs": 0},
     "performance": {"mixed_precision": "float32", "jit_compile": "auto", "steps_per_execution": 1},
 }
 
@@ -67,8 +71,10 @@ def train_schema() -> dict:
                 "description": "the dataset and how it is split and shaped",
                 "properties": {
                     "dataset": {"type": "string", "description":
-                                "digits, shapes, image_folder, npz, or keras:<mnist|fashion_mnist|cifar10|cifar100>"},
-                    "path": {"type": "string", "description": "folder (image_folder) or .npz file (npz)"},
+                                "digits, shapes, image_folder, mask_folder, npz, or "
+                                "keras:<mnist|fashion_mnist|cifar10|cifar100>"},
+                    "path": {"type": "string",
+                             "description": "folder (image_folder, mask_folder) or .npz file (npz)"},
                     "image_size": {"type": "array", "items": {"type": "integer", "minimum": 1},
                                    "minItems": 2, "maxItems": 2,
                                    "description": "resize images to this (default: the model's input)"},
@@ -129,6 +135,29 @@ def train_schema() -> dict:
             "seed": {"type": "integer"},
             "freeze": {"type": "array", "items": {"type": "string"},
                        "description": "layer names or name prefixes to keep fixed (transfer learning)"},
+            "init_from": {
+                "type": ["object", "null"],
+                "description": "start from weights trained before (e.g. a pretrained encoder): the named "
+                               "layers or sub-models are copied from a run folder or .keras file",
+                "properties": {
+                    "path": {"type": "string", "description": "a run folder (its model.keras or last "
+                                                              "checkpoint) or a .keras file"},
+                    "layers": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                               "description": "names of layers or sub-models (e.g. encoder) to copy"},
+                },
+                "required": ["path", "layers"],
+                "additionalProperties": False,
+            },
+            "loss": {"enum": list(RECONSTRUCTION_LOSSES),
+                     "description": "the reconstruction loss of the reconstruction and vae trainers"},
+            "kl": {
+                "type": "object",
+                "description": "the vae trainer's KL term: loss = reconstruction + weight * KL",
+                "properties": {"weight": _NON_NEGATIVE,
+                               "warmup_epochs": {"type": "integer", "minimum": 0,
+                                                 "description": "raise the weight linearly from 0 over these"}},
+                "additionalProperties": False,
+            },
             "performance": {
                 "type": "object",
                 "description": "speed settings; results stay comparable (see the README's benchmarks)",
@@ -156,8 +185,9 @@ def resolve_train(section: dict | None, overrides: dict | None = None, file: str
         config[key] = copy.deepcopy(value)
     for dotted, value in (overrides or {}).items():
         _set_dotted(config, dotted, value, file)
-    if isinstance(config["performance"], dict):  # independent settings: unset ones keep their default
-        config["performance"] = {**DEFAULTS["performance"], **config["performance"]}
+    for independent in ("performance", "kl"):  # independent settings: unset ones keep their default
+        if isinstance(config[independent], dict):
+            config[independent] = {**DEFAULTS[independent], **config[independent]}
     validator = jsonschema.Draft202012Validator(train_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:

@@ -64,7 +64,7 @@ def test_image_folder_with_train_and_test(tmp_path):
 
 @pytest.mark.parametrize("setup, message", [
     (lambda root: None, "no such folder"),
-    (lambda root: root.mkdir(), "has no images in class sub-folders"),
+    (lambda root: root.mkdir(), "has no images: put them in class sub-folders"),
     (lambda root: _write_images(root, {"a": ["RGB", "L"], "b": ["RGB"]}), "mixes channel counts"),
 ])
 def test_image_folder_errors(tmp_path, setup, message):

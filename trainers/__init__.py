@@ -18,9 +18,28 @@ def _supervised():
     return supervised
 
 
+def _reconstruction():
+    from . import reconstruction
+
+    return reconstruction
+
+
+def _segmentation():
+    from . import segmentation
+
+    return segmentation
+
+
+def _vae():
+    from . import vae
+
+    return vae
+
+
 # `train.trainer` -> a function importing the trainer module (Keras loads only when one is used).
 # The train section's schema takes its list of trainer names from here.
-TRAINERS = {"supervised": _supervised}
+TRAINERS = {"supervised": _supervised, "reconstruction": _reconstruction, "segmentation": _segmentation,
+            "vae": _vae}
 
 
 def _trainer(name: str):

@@ -134,6 +134,13 @@ def load_shapes(config: dict) -> Splits:
     return split_arrays(images, labels, config, SHAPE_CLASSES, masks)
 
 
+def mask_class_names(splits: Splits) -> list:
+    """Names of the mask values: shapes' masks hold 0 for background and class index + 1."""
+    if list(splits.class_names) == list(SHAPE_CLASSES):
+        return ["background", *SHAPE_CLASSES]
+    return list(splits.class_names)
+
+
 # -- image folders -----------------------------------------------------------------------------
 def load_image_folder(config: dict) -> Splits:
     """A folder of class sub-folders (`root/cat/1.png`, `root/dog/7.jpg`), read with Keras's
@@ -152,24 +159,73 @@ def load_image_folder(config: dict) -> Splits:
 
 
 def _read_class_folders(root: Path, config: dict):
+    """Images and labels from class sub-folders; a folder of plain images (no sub-folders) gives
+    unlabelled images (all label 0, no class names) for the trainers that need no labels."""
     import keras
 
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [f for c in classes for f in (root / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES]
-    if not classes or not files:
-        raise DataError(f"{root} has no images in class sub-folders: put them as {root}/<class name>/<image>"
-                        f" ({', '.join(IMAGE_SUFFIXES)})")
+    unlabelled = not classes and _image_files(root)
+    if unlabelled:
+        files = _image_files(root)
+    if not files:
+        raise DataError(f"{root} has no images: put them in class sub-folders ({root}/<class name>/<image>), "
+                        f"or directly in the folder for training without labels ({', '.join(IMAGE_SUFFIXES)})")
     channels = config.get("channels") or _folder_channels(files)
     size = config.get("image_size") or _first_image_size(files[0])
     dataset = keras.utils.image_dataset_from_directory(
-        root, labels="inferred", label_mode="int", class_names=classes,
-        color_mode="grayscale" if channels == 1 else "rgb", image_size=tuple(size),
-        batch_size=None, shuffle=False, verbose=False)
+        root, labels=None if unlabelled else "inferred", label_mode=None if unlabelled else "int",
+        class_names=None if unlabelled else classes, color_mode="grayscale" if channels == 1 else "rgb",
+        image_size=tuple(size), batch_size=None, shuffle=False, verbose=False)
+    if unlabelled:
+        images = np.stack(list(dataset.as_numpy_iterator()))
+        return images.astype("float32") / 255.0, np.zeros(len(images), dtype="int64"), []
     xs, ys = [], []
     for image, label in dataset.as_numpy_iterator():
         xs.append(image)
         ys.append(label)
     return (np.stack(xs).astype("float32") / 255.0, np.array(ys, dtype="int64"), classes)
+
+
+def _image_files(folder: Path) -> list:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+# -- image / mask pairs ------------------------------------------------------------------------
+def load_mask_folder(config: dict) -> Splits:
+    """Segmentation data: `root/images/<name>.png` with `root/masks/<name>.png` (same file stem),
+    each mask a single-channel image whose pixel values are class indices (0: background)."""
+    from PIL import Image
+
+    root = _existing_path(config, "mask_folder", want_dir=True)
+    image_dir, mask_dir = root / "images", root / "masks"
+    if not image_dir.is_dir() or not mask_dir.is_dir():
+        raise DataError(f"{root} needs two sub-folders, images/ and masks/, with files of the same name")
+    images = _image_files(image_dir)
+    masks = {f.stem: f for f in _image_files(mask_dir)}
+    if not images:
+        raise DataError(f"{image_dir} has no images ({', '.join(IMAGE_SUFFIXES)})")
+    missing = [f.name for f in images if f.stem not in masks]
+    if missing:
+        raise DataError(f"{len(missing)} image(s) in {image_dir} have no mask of the same name in {mask_dir}, "
+                        f"e.g. {missing[0]}")
+    channels = config.get("channels") or _folder_channels(images)
+    size = tuple(config.get("image_size") or _first_image_size(images[0]))
+    xs, ms = [], []
+    for file in images:
+        with Image.open(file) as image, Image.open(masks[file.stem]) as mask:
+            if mask.mode not in ("L", "P", "I", "1"):
+                raise DataError(f"{masks[file.stem]}: a mask is a single-channel image of class indices; "
+                                f"got mode {mask.mode}")
+            image = image.convert("L" if channels == 1 else "RGB").resize(size[::-1], Image.BILINEAR)
+            mask = mask.resize(size[::-1], Image.NEAREST)  # class indices must not be blended
+            xs.append(np.asarray(image, dtype="float32").reshape(*size, channels) / 255.0)
+            ms.append(np.asarray(mask, dtype="int64"))
+    masks_array = np.stack(ms)
+    names = config.get("class_names") or ["background"] + [str(i) for i in range(1, int(masks_array.max()) + 1)]
+    splits = split_arrays(np.stack(xs), np.zeros(len(xs), dtype="int64"), config, [], masks_array)
+    splits.class_names = list(names)
+    return splits
 
 
 def _folder_channels(files) -> int:
@@ -375,4 +431,5 @@ def _download_keras_dataset(name: str) -> dict:
 register_dataset("digits", load_digits)
 register_dataset("shapes", load_shapes)
 register_dataset("image_folder", load_image_folder)
+register_dataset("mask_folder", load_mask_folder)
 register_dataset("npz", load_npz)

@@ -71,3 +71,65 @@ def make_dataset(x, y, image_shape, num_classes, batch_size, *, shuffle=False, a
 
 def prepare_images(images: np.ndarray, image_shape) -> np.ndarray:
     return np.asarray(to_model_input(images.astype("float32"), image_shape))
+
+
+def make_image_dataset(x, image_shape, batch_size, *, shuffle=False, augment=(), seed=0, targets=True):
+    """Batches of images alone, for trainers without labels: (images, images) when the model
+    learns to reproduce its input with `compile`'s loss, images only otherwise. Augmentation, if
+    any, changes input and target alike."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(x.astype("float32"))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    layers = list(augment)
+
+    def prepare(images):
+        images = to_model_input(images, image_shape)
+        for layer in layers:
+            images = layer(images, training=True)
+        return (images, images) if targets else images
+
+    dataset = dataset.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def fit_masks(masks: np.ndarray, input_size, output_size) -> np.ndarray:
+    """Masks that line up with the model's output: resized like the images to the model's input
+    (nearest neighbour, so classes never blend), then centre-cropped where unpadded convolutions
+    made the output smaller than the input (the 2015 U-Net)."""
+    if masks.shape[1:3] != tuple(input_size):
+        rows = np.arange(input_size[0]) * masks.shape[1] // input_size[0]
+        cols = np.arange(input_size[1]) * masks.shape[2] // input_size[1]
+        masks = masks[:, rows][:, :, cols]
+    height, width = output_size
+    top, left = (masks.shape[1] - height) // 2, (masks.shape[2] - width) // 2
+    if top < 0 or left < 0:
+        raise DataError(f"the model's output ({height}x{width}) is larger than its input "
+                        f"({masks.shape[1]}x{masks.shape[2]}); a segmentation output is at most the input's size")
+    return masks[:, top:top + height, left:left + width]
+
+
+def make_mask_dataset(x, masks, image_shape, batch_size, *, shuffle=False, flips=(), photometric=(), seed=0):
+    """Batches of (images, per-pixel class masks). Flips move image and mask together; brightness,
+    contrast and colour changes touch the image only."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((x.astype("float32"), masks.astype("int32")))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    flips, photometric = list(flips), list(photometric)
+
+    def prepare(images, labels):
+        images = to_model_input(images, image_shape)
+        if flips:
+            joined = tf.concat([images, tf.cast(labels[..., None], images.dtype)], axis=-1)
+            for layer in flips:
+                joined = layer(joined, training=True)
+            images, labels = joined[..., :-1], tf.cast(tf.round(joined[..., -1]), tf.int32)
+        for layer in photometric:
+            images = layer(images, training=True)
+        return images, labels
+
+    dataset = dataset.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

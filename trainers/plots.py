@@ -58,3 +58,61 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, class_names: l
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return matrix
+
+
+def image_grid(rows: list, path: Path, row_titles: list | None = None, title: str | None = None) -> None:
+    """Images laid out in rows (each row a sequence of HxWxC arrays in [0, 1]): reconstructions
+    under their inputs, samples, interpolation strips."""
+    plt = _pyplot()
+    columns = max(len(row) for row in rows)
+    fig, axes = plt.subplots(len(rows), columns, figsize=(1.1 * columns + (1.2 if row_titles else 0), 1.2 * len(rows)),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(row):
+                ax.imshow(_displayable(row[c]), cmap="gray" if np.asarray(row[c]).shape[-1] == 1 else None,
+                          vmin=0.0, vmax=1.0)
+        if row_titles:
+            axes[r][0].set_ylabel(row_titles[r], rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _displayable(image) -> np.ndarray:
+    image = np.clip(np.asarray(image, dtype="float32"), 0.0, 1.0)
+    return image[..., 0] if image.shape[-1] == 1 else image
+
+
+def segmentation_overlay(images: np.ndarray, truth: np.ndarray, predicted: np.ndarray, class_names: list,
+                         path: Path) -> None:
+    """Per example: the image, the true mask over it, the predicted mask over it (background
+    left clear), so errors show where they are."""
+    plt = _pyplot()
+    colours = plt.get_cmap("tab10")(np.arange(10))[:, :3]
+    fig, axes = plt.subplots(len(images), 3, figsize=(6.6, 2.2 * len(images)), squeeze=False)
+    for r, (image, mask, guess) in enumerate(zip(images, truth, predicted)):
+        base = _displayable(image)
+        base = np.repeat(base[..., None], 3, axis=-1) if base.ndim == 2 else base
+        top, left = (base.shape[0] - mask.shape[0]) // 2, (base.shape[1] - mask.shape[1]) // 2
+        base = base[top:top + mask.shape[0], left:left + mask.shape[1]]  # an unpadded U-Net's output area
+        for c, (panel, name) in enumerate(((None, "image"), (mask, "true"), (guess, "predicted"))):
+            shown = base if panel is None else np.where(panel[..., None] > 0,
+                                                        0.45 * base + 0.55 * colours[panel % 10], base)
+            axes[r][c].imshow(shown)
+            axes[r][c].set_xticks([])
+            axes[r][c].set_yticks([])
+            if r == 0:
+                axes[r][c].set_title(name)
+    legend = [plt.Rectangle((0, 0), 1, 1, color=colours[i % 10]) for i in range(1, len(class_names))]
+    fig.legend(legend, class_names[1:], loc="lower center", ncol=max(1, len(legend)))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

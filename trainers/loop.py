@@ -1,0 +1,155 @@
+"""What every trainer shares: compile settings, the callbacks that keep the run folder, the fit
+call, and the end of a run (final model, test metrics, learning curve)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from builder.errors import did_you_mean
+
+from . import plots
+from .errors import DataError, TrainingFault
+from .run_folder import EpochCheckpoint, atomic_write, last_checkpoint
+
+
+def jit_compile_setting(requested):
+    """`auto` is Keras's choice, except TensorFlow on a CPU: there XLA:CPU trains ResNet-50 4.3x
+    slower than TensorFlow's own oneDNN kernels (bench/cpu_backends.py), so XLA stays off."""
+    if requested != "auto" or keras.backend.backend() != "tensorflow":
+        return requested
+    import tensorflow as tf
+
+    return "auto" if tf.config.list_logical_devices("GPU") else False
+
+
+def speed_settings(config: dict) -> dict:
+    """`model.compile` keyword arguments from the train section's `performance`."""
+    performance = config["performance"]
+    return {"jit_compile": jit_compile_setting(performance["jit_compile"]),
+            "steps_per_execution": performance["steps_per_execution"]}
+
+
+def fit(model, train, val, config: dict, folder: Path, initial_epoch=0, history=None, verbose=1,
+        extra_callbacks=(), trainer_callbacks=(), **fit_kwargs) -> None:
+    """`model.fit` with the run folder's callbacks: a NaN guard, per-epoch checkpoints and
+    history, TensorBoard and, if configured, early stopping. `trainer_callbacks` run first, so
+    what they add to the epoch's logs reaches history.csv."""
+    callbacks = [*trainer_callbacks, StopOnNonFiniteLoss(folder), EpochCheckpoint(folder, history),
+                 keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False),
+                 *extra_callbacks]
+    if config["early_stopping"]:
+        stop = dict(config["early_stopping"])
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=stop.get("monitor", "val_loss"),
+                                                       patience=stop.get("patience", 5),
+                                                       restore_best_weights=stop.get("restore_best_weights", True)))
+    if initial_epoch < config["epochs"]:
+        model.fit(train, validation_data=val, epochs=config["epochs"], initial_epoch=initial_epoch,
+                  callbacks=callbacks, verbose=verbose, shuffle=False, **fit_kwargs)
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, before that epoch's checkpoint is written."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = Path(folder)
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            state = last_checkpoint(self.folder)
+            kept = (f"the last good checkpoint is epoch {state[0]} ({state[1]})" if state
+                    else "no epoch had completed, so no checkpoint was kept")
+            raise TrainingFault(f"the loss became {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}; "
+                                f"training stopped and {kept}. Lower the learning rate or check the data")
+
+
+def freeze_layers(model, patterns: list) -> list:
+    """Set layers whose name equals or starts with a pattern to non-trainable; return their names."""
+    frozen = []
+    for pattern in patterns:
+        matched = [layer for layer in model.layers if layer.name == pattern or layer.name.startswith(pattern)]
+        if not matched:
+            names = [layer.name for layer in model.layers]
+            raise DataError(f"freeze: no layer is named or starts with '{pattern}'{did_you_mean(pattern, names)}")
+        for layer in matched:
+            layer.trainable = False
+            frozen.append(layer.name)
+    return frozen
+
+
+def evaluate(model, test, examples: int) -> dict:
+    """Keras's loss and metrics on the test split, as `test_<name>`."""
+    if test is None:
+        return {}
+    values = model.evaluate(test, verbose=0, return_dict=True)
+    result = {f"test_{key}": float(value) for key, value in values.items()}
+    result["test_examples"] = int(examples)
+    return result
+
+
+def finish(model, test, examples: int, folder: Path, saved_model=None) -> dict:
+    """Save the final model (or `saved_model`, the network inside a training wrapper), write the
+    test metrics and the learning curve; returns the metrics."""
+    (saved_model or model).save(folder / "model.keras")
+    metrics = evaluate(model, test, examples)
+    atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    state = last_checkpoint(folder)
+    if state and state[2]:
+        plots.learning_curve(state[2], folder / "learning_curve.png")
+    return metrics
+
+
+def initialize_from(model, init: dict | None) -> list:
+    """Copy the weights of the named layers (or sub-models, such as a pretrained `encoder`) from a
+    run folder or .keras file into `model`; returns the names copied."""
+    if not init:
+        return []
+    source = load_trained_model(init["path"])
+    copied = []
+    for name in init["layers"]:
+        target_layer, source_layer = _named_layer(model, name, "this model"), _named_layer(source, name, init["path"])
+        target_shapes = [tuple(w.shape) for w in target_layer.weights]
+        source_shapes = [tuple(w.shape) for w in source_layer.weights]
+        if target_shapes != source_shapes:
+            raise DataError(f"init_from: '{name}' has weights {source_shapes} in {init['path']} but {target_shapes} "
+                            "here; the two must be the same architecture (same spec params)")
+        target_layer.set_weights(source_layer.get_weights())
+        copied.append(name)
+    return copied
+
+
+def load_trained_model(path):
+    """The final model of a run folder (or its last checkpoint), or a .keras file."""
+    import layers  # noqa: F401  (our custom layers, for loading)
+
+    from . import optimization  # noqa: F401  (our schedules, for loading)
+
+    path = Path(path)
+    if path.is_dir():
+        if (path / "model.keras").is_file():
+            path = path / "model.keras"
+        else:
+            state = last_checkpoint(path)
+            if state is None:
+                raise DataError(f"{path} has no model.keras and no checkpoint")
+            path = state[1]
+    if not path.is_file():
+        raise DataError(f"{path}: no such run folder or .keras file")
+    model = keras.saving.load_model(path)
+    return getattr(model, "network", model)  # a trainer's wrapper holds the spec's network
+
+
+def _named_layer(model, name: str, where: str):
+    names = [layer.name for layer in model.layers]
+    if name not in names:
+        raise DataError(f"init_from: no layer or sub-model named '{name}' in {where}{did_you_mean(name, names)}")
+    return model.get_layer(name)

@@ -1,0 +1,183 @@
+"""The VAE trainer: reconstruction + KL divergence to N(0, I), the two terms logged separately.
+
+The spec's main model outputs `[reconstruction, mean, log_var]` and contains a sub-model named
+`decoder` (for sampling the prior); see specs/vae.yaml. Training wraps it in a model whose
+`compute_loss` adds the KL term, Keras's backend-agnostic hook, so one trainer serves TensorFlow
+and JAX alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from builder.errors import SpecError
+
+from . import loop, plots
+from .datasets import load_dataset
+from .optimization import make_optimizer
+from .pipeline import prepare_images
+from .reconstruction import check_reproduces_input, datasets, save_reconstructions
+
+
+def reconstruction_error(kind: str, target, output):
+    """Per-example sum over pixels, so it is on the scale of the KL term (a sum over latents)."""
+    target, output = ops.cast(target, "float32"), ops.cast(output, "float32")
+    if kind == "mse":
+        error = ops.square(target - output)
+    elif kind == "mae":
+        error = ops.abs(target - output)
+    else:
+        clipped = ops.clip(output, 1e-7, 1.0 - 1e-7)
+        error = -(target * ops.log(clipped) + (1.0 - target) * ops.log(1.0 - clipped))
+    return ops.sum(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
+
+
+def kl_divergence(mean, log_var):
+    """KL(N(mean, exp(log_var)) || N(0, I)) per example, in nats."""
+    mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
+    return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="blueprint")
+class VariationalTraining(keras.Model):
+    """Trains a spec-built VAE: loss = reconstruction + kl_weight * KL, both averaged over the
+    batch. `kl_weight` is a variable, so a warm-up can raise it between epochs.
+
+    Args:
+        network: the VAE, a model whose outputs are `[reconstruction, mean, log_var]`.
+        loss: 'mse', 'mae' or 'binary_crossentropy' (pixels in [0, 1]).
+        kl_weight: the KL term's weight (beta).
+    """
+
+    def __init__(self, network, loss="binary_crossentropy", kl_weight=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.reconstruction_kind = loss
+        self.kl_weight = keras.Variable(float(kl_weight), trainable=False, dtype="float32", name="kl_weight")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+    def call(self, inputs, training=None):
+        return self.network(inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        reconstruction, mean, log_var = y_pred[:3]
+        reconstruction_term = reconstruction_error(self.reconstruction_kind, x, reconstruction)
+        kl_term = kl_divergence(mean, log_var)
+        self.reconstruction_tracker.update_state(reconstruction_term)
+        self.kl_tracker.update_state(kl_term)
+        return ops.mean(reconstruction_term) + self.kl_weight * ops.mean(kl_term)
+
+    def get_config(self):
+        return {"name": self.name, "network": keras.saving.serialize_keras_object(self.network),
+                "loss": self.reconstruction_kind, "kl_weight": float(ops.convert_to_numpy(self.kl_weight))}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        network = keras.saving.deserialize_keras_object(config.pop("network"))
+        return cls(network, **config)
+
+
+class KLWarmUp(keras.callbacks.Callback):
+    """Raise the KL weight linearly over the first `epochs` epochs (0: the full weight at once),
+    which keeps the KL term from collapsing the posterior before the decoder has learnt anything;
+    the weight in use is logged as `kl_weight`."""
+
+    def __init__(self, weight: float, epochs: int):
+        super().__init__()
+        self.weight, self.epochs = float(weight), int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        fraction = min(1.0, (epoch + 1) / self.epochs) if self.epochs else 1.0
+        self.model.kl_weight.assign(self.weight * fraction)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["kl_weight"] = float(ops.convert_to_numpy(self.model.kl_weight))
+
+
+def check_network(network) -> None:
+    outputs = network.outputs
+    if len(outputs) < 3 or tuple(outputs[1].shape) != tuple(outputs[2].shape):
+        raise SpecError(f"the vae trainer needs a main model with outputs [reconstruction, mean, log_var] "
+                        f"(see specs/vae.yaml); '{network.name}' has {len(outputs)} output(s)")
+    if "decoder" not in [layer.name for layer in network.layers]:
+        raise SpecError(f"the vae trainer samples the prior with a sub-model named 'decoder'; "
+                        f"'{network.name}' has none (see specs/vae.yaml)")
+    check_reproduces_input(network, "vae")
+
+
+def wrap(model, config: dict):
+    """The training wrapper around a spec-built VAE (a resumed checkpoint already is one)."""
+    if isinstance(model, VariationalTraining):
+        return model
+    check_network(model)
+    return VariationalTraining(model, loss=config.get("loss", "binary_crossentropy"),
+                               kl_weight=config["kl"]["weight"], name=f"{model.name}_training")
+
+
+def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
+        extra_callbacks=()) -> dict:
+    trainer = wrap(model, config)
+    network = trainer.network
+    shape = tuple(network.inputs[0].shape[1:])
+    splits = load_dataset(config["data"])
+    train, val, test = datasets(splits, shape, config, targets=False)
+    if initial_epoch == 0:
+        loop.initialize_from(network, config.get("init_from"))
+        loop.freeze_layers(network, config["freeze"])
+        optimizer = make_optimizer(config["optimizer"], config["schedule"],
+                                   int(np.ceil(len(splits.x_train) / config["batch_size"])), config["epochs"])
+        trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
+    warm_up = KLWarmUp(config["kl"]["weight"], config["kl"]["warmup_epochs"])
+    loop.fit(trainer, train, val, config, folder, initial_epoch, history, verbose, extra_callbacks,
+             trainer_callbacks=[warm_up])
+    metrics = loop.finish(trainer, test, len(splits.x_test), folder, saved_model=network)
+    images = splits.x_test if len(splits.x_test) else splits.x_train
+    save_reconstructions(network, images, shape, folder / "reconstructions.png")
+    save_prior_samples(network, folder / "samples.png", seed=config["seed"])
+    labels = splits.y_test if len(splits.x_test) else splits.y_train
+    save_interpolation(network, images, labels, shape, folder / "interpolation.png")
+    return metrics
+
+
+def evaluate_model(model, config: dict) -> dict:
+    trainer = wrap(model, config)
+    if not trainer.compiled:
+        trainer.compile(optimizer="adam")
+    shape = tuple(trainer.network.inputs[0].shape[1:])
+    splits = load_dataset(config["data"])
+    _, _, test = datasets(splits, shape, config, targets=False)
+    return loop.evaluate(trainer, test, len(splits.x_test))
+
+
+def sample_prior(network, count: int, seed: int = 0) -> np.ndarray:
+    """Images decoded from `count` draws of z ~ N(0, I)."""
+    decoder = network.get_layer("decoder")
+    latent = tuple(decoder.inputs[0].shape[1:])
+    z = np.random.default_rng(seed).standard_normal((count, *latent)).astype("float32")
+    return np.asarray(decoder.predict(z, verbose=0, batch_size=256))
+
+
+def save_prior_samples(network, path: Path, seed: int = 0, rows: int = 8, columns: int = 10) -> None:
+    samples = sample_prior(network, rows * columns, seed)
+    plots.image_grid([list(samples[r * columns:(r + 1) * columns]) for r in range(rows)], path,
+                     title="samples from the prior, z ~ N(0, I)")
+
+
+def save_interpolation(network, images, labels, shape, path: Path, steps: int = 10) -> None:
+    """Decode the straight line between the latent means of two test images of different classes."""
+    first = 0
+    others = np.flatnonzero(labels != labels[first])
+    second = int(others[0]) if len(others) else min(1, len(images) - 1)
+    pair = prepare_images(images[[first, second]], shape)
+    _, mean, _ = network.predict(pair, verbose=0)[:3]
+    weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
+    path_z = (1.0 - weights) * mean[0] + weights * mean[1]
+    decoded = np.asarray(network.get_layer("decoder").predict(path_z, verbose=0))
+    plots.image_grid([[pair[0], *decoded, pair[1]]], path, title="latent interpolation between two test images")
