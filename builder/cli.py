@@ -212,7 +212,7 @@ def cmd_summary(args) -> int:
 
     models = build_models(spec)
     names = [args.model] if args.model else list(models)
-    reports = [summarize(models[name], spec if name == spec.main else None) for name in names]
+    reports = [summarize(models[name], spec) for name in names]
     if args.format == "json":
         print(json.dumps(reports[0] if len(reports) == 1 else {"models": reports}, indent=2))
     else:

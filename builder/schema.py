@@ -177,9 +177,11 @@ def generate_schema() -> dict:
             "main": {"type": "string", "description": TOP_LEVEL_KEYS["main"]},
             "expect": {
                 "type": "object",
-                "description": TOP_LEVEL_KEYS["expect"],
+                "description": TOP_LEVEL_KEYS["expect"] + "; {params, trainable_params} for the main model, "
+                               "or per model name ({generator: {trainable_params: N}})",
                 "properties": {"params": _int_item(0), "trainable_params": _int_item(0)},
-                "additionalProperties": False,
+                "additionalProperties": {"type": "object", "minProperties": 1, "additionalProperties": False,
+                                         "properties": {"params": _int_item(0), "trainable_params": _int_item(0)}},
             },
             "test_overrides": {"type": "object", "description": TOP_LEVEL_KEYS["test_overrides"]},
             "train": {"$ref": "#/$defs/train"},

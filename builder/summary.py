@@ -28,16 +28,27 @@ def summarize(model, spec=None) -> dict:
         "macs": analysis["totals"]["macs"],
         "activation_bytes_per_example": analysis["totals"]["activation_bytes"],
     }
-    if spec is not None and spec.expect and not spec.overrides:
+    if spec is not None and expectations_for(spec, model.name) and not spec.overrides:
         report["expect"] = check_expectations(spec, model)
     return report
 
 
+FIGURES = ("params", "trainable_params")
+
+
+def expectations_for(spec, model_name: str) -> dict:
+    """The figures `expect:` declares for one model: top-level figures belong to the main model,
+    a mapping under a model's name to that model."""
+    figures = {key: value for key, value in spec.expect.items() if key in FIGURES} if model_name == spec.main else {}
+    nested = spec.expect.get(model_name)
+    return {**figures, **(nested if isinstance(nested, dict) else {})}
+
+
 def check_expectations(spec, model) -> dict:
-    """The spec's `expect:` figures against the built model: {figure: {expected, actual, ok}}."""
+    """The spec's `expect:` figures for this model against it: {figure: {expected, actual, ok}}."""
     actual = {"params": _count(model.weights), "trainable_params": _count(model.trainable_weights)}
     return {key: {"expected": value, "actual": actual[key], "ok": value == actual[key]}
-            for key, value in spec.expect.items()}
+            for key, value in expectations_for(spec, model.name).items()}
 
 
 def _human(count: float, unit: str = "") -> str:

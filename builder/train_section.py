@@ -35,6 +35,9 @@ DEFAULTS = {
     "init_from": None,
     "loss": "mse",
     "kl": {"weight": 1.0, "warmup_epochs": 0},
+    "adversarial": {"loss": "non_saturating", "n_critic": 1, "label_smoothing": 0.0, "gradient_penalty": 10.0,
+                    "generator_optimizer": {"adam": {"learning_rate": 2e-4, "beta_1": 0.5}},
+                    "discriminator_optimizer": {"adam": {"learning_rate": 2e-4, "beta_1": 0.5}}},
     "performance": {"mixed_precision": "float32", "jit_compile": "auto", "steps_per_execution": 1},
 }
 
@@ -60,6 +63,13 @@ def _one_of_keys(options: dict, description: str) -> dict:
 def train_schema() -> dict:
     optimizer_common = {"learning_rate": _POSITIVE, "weight_decay": {"type": "number", "minimum": 0},
                         "clipnorm": _POSITIVE}
+    adam = {**optimizer_common, "beta_1": _FRACTION, "beta_2": _FRACTION}
+    optimizer = _one_of_keys({
+        "adam": adam,
+        "adamw": adam,
+        "sgd": {**optimizer_common, "momentum": _NON_NEGATIVE, "nesterov": {"type": "boolean"}},
+        "rmsprop": {**optimizer_common, "momentum": _NON_NEGATIVE, "rho": _FRACTION},
+    }, "one optimizer and its settings")
     return {
         "type": "object",
         "description": "how to train the model; every field can be overridden with --train key.path=value",
@@ -106,12 +116,7 @@ def train_schema() -> dict:
                     "additionalProperties": False,
                 },
             },
-            "optimizer": _one_of_keys({
-                "adam": optimizer_common,
-                "adamw": optimizer_common,
-                "sgd": {**optimizer_common, "momentum": _NON_NEGATIVE, "nesterov": {"type": "boolean"}},
-                "rmsprop": {**optimizer_common, "momentum": _NON_NEGATIVE, "rho": _FRACTION},
-            }, "one optimizer and its settings"),
+            "optimizer": optimizer,
             "schedule": _one_of_keys({
                 "constant": {"warmup_epochs": _NON_NEGATIVE},
                 "cosine": {"warmup_epochs": _NON_NEGATIVE, "final_fraction": _NON_NEGATIVE},
@@ -158,6 +163,20 @@ def train_schema() -> dict:
                                                  "description": "raise the weight linearly from 0 over these"}},
                 "additionalProperties": False,
             },
+            "adversarial": {
+                "type": "object",
+                "description": "the adversarial trainer: losses, critic steps and the two optimizers",
+                "properties": {
+                    "loss": {"enum": ["minimax", "non_saturating", "hinge", "wgan_gp"]},
+                    "n_critic": {"type": "integer", "minimum": 1,
+                                 "description": "discriminator updates per generator update"},
+                    "label_smoothing": {**_FRACTION, "description": "one-sided: real labels become 1 - this"},
+                    "gradient_penalty": {**_NON_NEGATIVE, "description": "WGAN-GP's lambda"},
+                    "generator_optimizer": optimizer,
+                    "discriminator_optimizer": optimizer,
+                },
+                "additionalProperties": False,
+            },
             "performance": {
                 "type": "object",
                 "description": "speed settings; results stay comparable (see the README's benchmarks)",
@@ -185,7 +204,7 @@ def resolve_train(section: dict | None, overrides: dict | None = None, file: str
         config[key] = copy.deepcopy(value)
     for dotted, value in (overrides or {}).items():
         _set_dotted(config, dotted, value, file)
-    for independent in ("performance", "kl"):  # independent settings: unset ones keep their default
+    for independent in ("performance", "kl", "adversarial"):  # independent settings: unset ones keep their default
         if isinstance(config[independent], dict):
             config[independent] = {**DEFAULTS[independent], **config[independent]}
     validator = jsonschema.Draft202012Validator(train_schema())

@@ -1,7 +1,9 @@
 """Training strategies, data loading and run folders.
 
 One registry maps `train.trainer` to a trainer module exposing
-`fit(model, config, folder, initial_epoch=0, history=None, verbose=1) -> metrics`.
+`fit(model, config, folder, initial_epoch=0, history=None, verbose=1) -> metrics`, or, for a
+trainer of several networks (adversarial), `fit_models(models, config, folder, verbose)` and
+`resume(models, config, folder, state, verbose)` over every model of the spec by name.
 Importing this package does not import Keras; `run_training` does.
 """
 
@@ -30,6 +32,12 @@ def _segmentation():
     return segmentation
 
 
+def _adversarial():
+    from . import adversarial
+
+    return adversarial
+
+
 def _vae():
     from . import vae
 
@@ -39,7 +47,7 @@ def _vae():
 # `train.trainer` -> a function importing the trainer module (Keras loads only when one is used).
 # The train section's schema takes its list of trainer names from here.
 TRAINERS = {"supervised": _supervised, "reconstruction": _reconstruction, "segmentation": _segmentation,
-            "vae": _vae}
+            "vae": _vae, "adversarial": _adversarial}
 
 
 def _trainer(name: str):
@@ -69,9 +77,14 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
         config = record["train"]
         trainer = _trainer(config["trainer"])
         _seed(config["seed"] + state[0], config)
-        model = keras.saving.load_model(state[1])
         print(f"resuming {folder} after epoch {state[0]} of {config['epochs']}")
         with _resumable(folder):
+            if hasattr(trainer, "resume"):  # trainers of several networks rebuild them from the spec
+                from builder import build_models
+
+                models = build_models(load_spec(record["spec_file"], record["params"]))
+                return folder, trainer.resume(models, config, folder, state, verbose=verbose)
+            model = keras.saving.load_model(state[1])
             metrics = trainer.fit(model, config, folder, initial_epoch=state[0], history=state[2],
                                   verbose=verbose, extra_callbacks=extra_callbacks)
         return folder, metrics
@@ -84,7 +97,13 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     folder = new_run_folder(out, spec.name)  # an unwritable --out fails before anything is built
     _seed(config["seed"], config)
     keras.mixed_precision.set_global_policy(config["performance"]["mixed_precision"])
-    model = build_model(spec)
+    if hasattr(trainer, "fit_models"):  # a trainer of several networks (generator and discriminator)
+        from builder import build_models
+
+        models = build_models(spec)
+        model = models[spec.main]
+    else:
+        model = build_model(spec)
     ensure_space(folder, model)
     write_run_record(folder, {
         "spec_file": str(Path(spec_path).resolve()),
@@ -100,6 +119,8 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     print(f"training {spec.name} ({model.count_params():,} params) on {config['data']['dataset']} "
           f"with {keras.backend.backend()}; run folder: {folder}")
     with _resumable(folder):
+        if hasattr(trainer, "fit_models"):
+            return folder, trainer.fit_models(models, config, folder, verbose=verbose)
         metrics = trainer.fit(model, config, folder, verbose=verbose, extra_callbacks=extra_callbacks)
     return folder, metrics
 

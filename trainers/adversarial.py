@@ -1,0 +1,377 @@
+"""The adversarial trainer: a generator and a discriminator from one spec, each with its own
+optimizer, updated in turn.
+
+One interface, one train step per backend: `TensorFlowStep` (a `tf.function` with
+`GradientTape`) and `JaxStep` (a jitted pure function over `stateless_call` and
+`stateless_apply`). The epoch loop around them is shared: fixed-noise sample grids, the D and G
+losses and the means of D(x) and D(G(z)) in history.csv, checkpoints of both networks and both
+optimizers, and warnings for the failure modes the seeds name (mode collapse, vanishing
+generator gradients when D wins).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from builder.errors import SpecError
+
+from . import plots
+from .datasets import load_dataset
+from .errors import TrainingFault
+from .optimization import make_optimizer
+from .pipeline import prepare_images
+from .run_folder import STATE, atomic_write, last_checkpoint, write_history_csv
+
+NETWORKS = ("generator", "discriminator")
+SIGMOID_LOSSES = ("minimax", "non_saturating")
+COLLAPSE_DIVERSITY = 0.2  # samples this much less varied than real images: mode collapse
+GRID_NOISE = 64
+
+
+# -- losses on the discriminator's logits (scores for hinge and WGAN-GP) -------------------------
+def _bce_with_logits(target, logits):
+    return ops.softplus(logits) - target * logits
+
+
+def discriminator_loss(kind: str, real, fake, smoothing: float = 0.0):
+    if kind in SIGMOID_LOSSES:  # real labels 1 - smoothing (one-sided), fake labels 0
+        return ops.mean(_bce_with_logits(1.0 - smoothing, real)) + ops.mean(_bce_with_logits(0.0, fake))
+    if kind == "hinge":
+        return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
+    return ops.mean(fake) - ops.mean(real)  # WGAN critic; the gradient penalty is added by the step
+
+
+def generator_loss(kind: str, fake):
+    if kind == "minimax":  # minimise log(1 - D(G(z))) = -softplus(logit): saturates when D wins
+        return -ops.mean(ops.softplus(fake))
+    if kind == "non_saturating":  # maximise log D(G(z)) instead (the seeds' fix)
+        return ops.mean(_bce_with_logits(1.0, fake))
+    return -ops.mean(fake)  # hinge and WGAN: raise the critic's score of fakes
+
+
+def discriminator_view(kind: str, scores):
+    """What history.csv calls D(x): the probability for sigmoid losses, the raw score otherwise."""
+    return ops.mean(ops.sigmoid(scores)) if kind in SIGMOID_LOSSES else ops.mean(scores)
+
+
+def _global_norm(grads):
+    return ops.sqrt(sum(ops.sum(ops.square(g)) for g in grads))
+
+
+# -- one train step per backend -------------------------------------------------------------------
+class TensorFlowStep:
+    """D updates (`n_critic` of them), then one G update, in a `tf.function` with `GradientTape`."""
+
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, settings: dict, seed: int):
+        import tensorflow as tf
+
+        self.tf, self.g, self.d = tf, generator, discriminator
+        self.g_opt, self.d_opt, self.settings, self.seed = g_optimizer, d_optimizer, settings, seed
+        self.latent = int(generator.inputs[0].shape[-1])
+        self.function = tf.function(self._step)
+
+    def __call__(self, real, index: int) -> dict:
+        return {k: float(v) for k, v in self.function(real, self.tf.constant(index, self.tf.int64)).items()}
+
+    def sync(self):
+        """Variables are updated in place on TensorFlow."""
+
+    def _noise(self, shape, index, offset, uniform=False):
+        seed = self.tf.stack([self.tf.constant(self.seed, self.tf.int64), index * 16 + offset])
+        draw = self.tf.random.stateless_uniform if uniform else self.tf.random.stateless_normal
+        return draw(shape, seed=seed)
+
+    def _step(self, real, index):
+        tf, s = self.tf, self.settings
+        batch = tf.shape(real)[0]
+        for k in range(s["n_critic"]):
+            z = self._noise((batch, self.latent), index, 2 * k)
+            with tf.GradientTape() as tape:
+                fake = self.g(z, training=True)
+                real_scores, fake_scores = self.d(real, training=True), self.d(fake, training=True)
+                d_loss = discriminator_loss(s["loss"], real_scores, fake_scores, s["label_smoothing"])
+                if s["loss"] == "wgan_gp":
+                    eps = self._noise((batch, 1, 1, 1), index, 2 * k + 1, uniform=True)
+                    d_loss += s["gradient_penalty"] * self._penalty(eps * real + (1.0 - eps) * fake)
+            grads = tape.gradient(d_loss, self.d.trainable_variables)
+            self.d_opt.apply(grads, self.d.trainable_variables)
+        z = self._noise((batch, self.latent), index, 15)
+        with tf.GradientTape() as tape:
+            g_loss = generator_loss(s["loss"], self.d(self.g(z, training=True), training=True))
+        g_grads = tape.gradient(g_loss, self.g.trainable_variables)
+        self.g_opt.apply(g_grads, self.g.trainable_variables)
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": discriminator_view(s["loss"], real_scores),
+                "d_fake": discriminator_view(s["loss"], fake_scores), "g_grad_norm": _global_norm(g_grads)}
+
+    def _penalty(self, mixed):
+        with self.tf.GradientTape() as tape:
+            tape.watch(mixed)
+            scores = self.d(mixed, training=True)
+        grads = tape.gradient(scores, mixed)
+        norms = self.tf.sqrt(self.tf.reduce_sum(self.tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+        return self.tf.reduce_mean(self.tf.square(norms - 1.0))
+
+
+class JaxStep:
+    """The same update as a jitted pure function of all the state: `stateless_call` runs the
+    networks on explicit variables, `stateless_apply` returns new weights and optimizer state."""
+
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, settings: dict, seed: int):
+        import jax
+
+        self.jax, self.g, self.d = jax, generator, discriminator
+        self.g_opt, self.d_opt, self.settings = g_optimizer, d_optimizer, settings
+        self.key = jax.random.PRNGKey(seed)
+        self.latent = int(generator.inputs[0].shape[-1])
+        self.state = self._read_state()
+        self.function = jax.jit(self._step)
+
+    def __call__(self, real, index: int) -> dict:
+        if self.state is None:
+            self.state = self._read_state()
+        self.state, metrics = self.function(self.state, np.asarray(real), index)
+        return {k: float(v) for k, v in metrics.items()}
+
+    def _variables(self):
+        return (self.g.trainable_variables, self.g.non_trainable_variables, self.d.trainable_variables,
+                self.d.non_trainable_variables, self.g_opt.variables, self.d_opt.variables)
+
+    def _read_state(self):
+        return tuple([v.value for v in group] for group in self._variables())
+
+    def sync(self):
+        """Write the carried state back into the Keras variables (for sampling and checkpoints)."""
+        for group, values in zip(self._variables(), self.state):
+            for variable, value in zip(group, values):
+                variable.assign(value)
+        # Keras may donate the variables' buffers to its own jitted functions (predict), so the
+        # next step reads the variables afresh instead of keeping references to those buffers.
+        self.state = None
+
+    def _step(self, state, real, index):
+        jax, s = self.jax, self.settings
+        g_train, g_rest, d_train, d_rest, g_opt_vars, d_opt_vars = state
+        batch = real.shape[0]
+        key = jax.random.fold_in(self.key, index)
+        for k in range(s["n_critic"]):
+            noise_key, mix_key = jax.random.split(jax.random.fold_in(key, k))
+            z = jax.random.normal(noise_key, (batch, self.latent))
+
+            def d_objective(d_train_, d_rest_, g_rest_, z, mix_key):
+                fake, g_rest_ = self.g.stateless_call(g_train, g_rest_, z, training=True)
+                real_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, real, training=True)
+                fake_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, fake, training=True)
+                loss = discriminator_loss(s["loss"], real_scores, fake_scores, s["label_smoothing"])
+                if s["loss"] == "wgan_gp":
+                    eps = jax.random.uniform(mix_key, (batch, 1, 1, 1))
+                    mixed = eps * real + (1.0 - eps) * fake
+                    critic = lambda x: self.d.stateless_call(d_train_, d_rest_, x, training=True)[0].sum()  # noqa: E731
+                    grads = jax.grad(critic)(mixed)
+                    norms = jax.numpy.sqrt(jax.numpy.sum(grads ** 2, axis=(1, 2, 3)) + 1e-12)
+                    loss = loss + s["gradient_penalty"] * jax.numpy.mean((norms - 1.0) ** 2)
+                return loss, (d_rest_, g_rest_, real_scores, fake_scores)
+
+            (d_loss, (d_rest, g_rest, real_scores, fake_scores)), grads = jax.value_and_grad(
+                d_objective, has_aux=True)(d_train, d_rest, g_rest, z, mix_key)
+            d_train, d_opt_vars = self.d_opt.stateless_apply(d_opt_vars, grads, d_train)
+        z = jax.random.normal(jax.random.fold_in(key, 15), (batch, self.latent))
+
+        def g_objective(g_train_):
+            fake, g_rest_ = self.g.stateless_call(g_train_, g_rest, z, training=True)
+            scores, d_rest_ = self.d.stateless_call(d_train, d_rest, fake, training=True)
+            return generator_loss(s["loss"], scores), (g_rest_, d_rest_)
+
+        (g_loss, (g_rest, d_rest)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(g_train)
+        g_train, g_opt_vars = self.g_opt.stateless_apply(g_opt_vars, g_grads, g_train)
+        metrics = {"d_loss": d_loss, "g_loss": g_loss, "d_real": discriminator_view(s["loss"], real_scores),
+                   "d_fake": discriminator_view(s["loss"], fake_scores), "g_grad_norm": _global_norm(g_grads)}
+        return (g_train, g_rest, d_train, d_rest, g_opt_vars, d_opt_vars), metrics
+
+
+STEPS = {"tensorflow": TensorFlowStep, "jax": JaxStep}
+
+
+def make_step(*args, **kwargs):
+    backend = keras.backend.backend()
+    if backend not in STEPS:
+        raise TrainingFault(f"the adversarial trainer has train steps for {', '.join(STEPS)}; not for {backend}")
+    return STEPS[backend](*args, **kwargs)
+
+
+# -- what the seeds warn about --------------------------------------------------------------------
+def diversity(samples: np.ndarray, reference: np.ndarray) -> float:
+    """Mean pairwise distance between samples, relative to the same for real images (1: as
+    varied as the data; near 0: every sample alike, i.e. mode collapse)."""
+    def spread(images):
+        flat = images.reshape(len(images), -1).astype("float64")
+        squared = (flat ** 2).sum(axis=1)
+        distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * flat @ flat.T, 0.0))
+        return distances.sum() / (len(flat) * (len(flat) - 1))
+    return float(spread(samples) / max(spread(reference), 1e-12))
+
+
+def failure_warnings(history: list, loss: str) -> list:
+    """Warnings for the last epoch of `history`. A generator starts out making near-identical
+    images; collapse is diversity falling low after it had been at least twice as high."""
+    row, first = history[-1], history[0]
+    best_before = max((earlier["diversity"] for earlier in history[:-1]), default=0.0)
+    found = []
+    if row["diversity"] < COLLAPSE_DIVERSITY and row["diversity"] < 0.5 * best_before:
+        found.append(f"mode collapse: the fixed-noise samples are {row['diversity']:.2f}x as varied as real "
+                     f"images (down from {best_before:.2f}); the generator is producing nearly the same image for "
+                     "every z. Try a lower generator learning rate, label smoothing, or the wgan_gp loss")
+    d_wins = row["d_fake"] < 0.05 if loss in SIGMOID_LOSSES else row["d_real"] - row["d_fake"] > 10.0
+    if d_wins and row["g_grad_norm"] < 0.1 * first["g_grad_norm"]:
+        hint = "use loss: non_saturating" if loss == "minimax" else "slow the discriminator down"
+        found.append(f"vanishing generator gradients: D wins (mean D(G(z)) {row['d_fake']:.3f}) and the generator's "
+                     f"gradient norm fell to {row['g_grad_norm']:.2e} from {first['g_grad_norm']:.2e}; {hint}")
+    return found
+
+
+# -- the run ---------------------------------------------------------------------------------------
+def networks_of(models: dict) -> tuple:
+    missing = [name for name in NETWORKS if name not in models]
+    if missing:
+        raise SpecError(f"the adversarial trainer needs models named generator and discriminator in the spec; "
+                        f"it has {', '.join(models)}")
+    generator, discriminator = models["generator"], models["discriminator"]
+    if tuple(generator.outputs[0].shape[1:]) != tuple(discriminator.inputs[0].shape[1:]):
+        raise SpecError(f"the generator makes {tuple(generator.outputs[0].shape[1:])} images but the discriminator "
+                        f"takes {tuple(discriminator.inputs[0].shape[1:])}")
+    return generator, discriminator
+
+
+def real_batches(config: dict, shape: tuple):
+    """Training images scaled to the generator's tanh range [-1, 1], in full batches."""
+    import tensorflow as tf
+
+    splits = load_dataset(config["data"])
+    images = np.concatenate([splits.x_train, splits.x_val]) if len(splits.x_val) else splits.x_train
+    images = prepare_images(images, shape) * 2.0 - 1.0
+    if len(images) < config["batch_size"]:
+        raise TrainingFault(f"{len(images)} training images are fewer than one batch of {config['batch_size']}")
+    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=config["seed"],
+                                                                   reshuffle_each_iteration=True)
+    return dataset.batch(config["batch_size"], drop_remainder=True).prefetch(2), images
+
+
+def optimizers(config: dict, steps: int):
+    settings = config["adversarial"]
+    make = lambda name: make_optimizer(settings[name], {"constant": {}}, steps, config["epochs"])  # noqa: E731
+    return make("generator_optimizer"), make("discriminator_optimizer")
+
+
+def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
+          checkpoint=None) -> dict:
+    generator, discriminator = networks_of(models)
+    shape = tuple(discriminator.inputs[0].shape[1:])
+    dataset, real = real_batches(config, shape)
+    steps = len(real) // config["batch_size"]
+    g_opt, d_opt = optimizers(config, steps)
+    g_opt.build(generator.trainable_variables)
+    d_opt.build(discriminator.trainable_variables)
+    if checkpoint is not None:
+        _restore(checkpoint, generator, discriminator, g_opt, d_opt)
+    step = make_step(generator, discriminator, g_opt, d_opt, config["adversarial"], config["seed"])
+    fixed_noise = np.random.default_rng(config["seed"]).standard_normal(
+        (GRID_NOISE, int(generator.inputs[0].shape[-1]))).astype("float32")
+    reference = real[np.random.default_rng(config["seed"] + 1).permutation(len(real))[:GRID_NOISE]]
+    history = list(history or [])
+    (folder / "samples").mkdir(exist_ok=True)
+    for epoch in range(initial_epoch, config["epochs"]):
+        if verbose:
+            print(f"Epoch {epoch + 1}/{config['epochs']}")
+        bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=["d_real", "d_fake"])
+        sums: dict = {}
+        for i, batch in enumerate(dataset):
+            values = step(batch if keras.backend.backend() == "tensorflow" else batch.numpy(), epoch * steps + i)
+            if not all(np.isfinite(v) for v in values.values()):
+                raise TrainingFault(f"a loss became non-finite at epoch {epoch + 1}, step {i + 1} ({values}); "
+                                    "lower the learning rates")
+            sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
+            bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
+        step.sync()
+        samples = np.asarray(generator.predict(fixed_noise, verbose=0))
+        row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
+               "diversity": diversity(samples, reference)}
+        history.append(row)
+        for message in failure_warnings(history, config["adversarial"]["loss"]):
+            print(f"warning: epoch {epoch + 1}: {message}", file=sys.stderr)
+            with open(folder / "warnings.txt", "a", encoding="utf-8") as handle:
+                handle.write(f"epoch {epoch + 1}: {message}\n")
+        save_grid(samples, folder / "samples" / f"epoch_{epoch + 1:03d}.png", f"epoch {epoch + 1}")
+        _save_checkpoint(folder, epoch + 1, history, generator, discriminator, g_opt, d_opt)
+    return _finish(folder, history, generator, discriminator, fixed_noise)
+
+
+def save_grid(samples: np.ndarray, path: Path, title: str, columns: int = 8) -> None:
+    images = (np.clip(samples, -1.0, 1.0) + 1.0) / 2.0
+    rows = [list(images[r:r + columns]) for r in range(0, len(images), columns)]
+    plots.image_grid(rows, path, title=f"generator samples from fixed noise, {title}")
+
+
+def _save_checkpoint(folder: Path, epoch: int, history: list, generator, discriminator, g_opt, d_opt) -> None:
+    """Both networks' weights and both optimizers' state in one file, written atomically, then
+    the state file that names it; the previous checkpoint is removed last."""
+    checkpoints = folder / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    arrays = {}
+    for prefix, values in (("generator", generator.get_weights()), ("discriminator", discriminator.get_weights()),
+                           ("generator_optimizer", [v.numpy() for v in g_opt.variables]),
+                           ("discriminator_optimizer", [v.numpy() for v in d_opt.variables])):
+        arrays.update({f"{prefix}_{i:04d}": np.asarray(value) for i, value in enumerate(values)})
+    name = f"epoch_{epoch:03d}.npz"
+    tmp = checkpoints / f".{name}.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, checkpoints / name)
+    previous = last_checkpoint(folder)
+    atomic_write(checkpoints / STATE, json.dumps({"epoch": epoch, "checkpoint": name, "history": history}, indent=1))
+    write_history_csv(folder, history)
+    if previous is not None and previous[1].name != name:
+        previous[1].unlink(missing_ok=True)
+
+
+def _restore(path: Path, generator, discriminator, g_opt, d_opt) -> None:
+    with np.load(path, allow_pickle=False) as archive:
+        def group(prefix):
+            return [archive[key] for key in sorted(k for k in archive.files if k.rsplit("_", 1)[0] == prefix)]
+        generator.set_weights(group("generator"))
+        discriminator.set_weights(group("discriminator"))
+        for optimizer, prefix in ((g_opt, "generator_optimizer"), (d_opt, "discriminator_optimizer")):
+            for variable, value in zip(optimizer.variables, group(prefix)):
+                variable.assign(value)
+
+
+def _finish(folder: Path, history: list, generator, discriminator, fixed_noise) -> dict:
+    generator.save(folder / "generator.keras")
+    discriminator.save(folder / "discriminator.keras")
+    generator.save(folder / "model.keras")
+    metrics = {f"final_{k}": v for k, v in history[-1].items() if k != "epoch"} if history else {}
+    atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    if history:
+        plots.learning_curve(history, folder / "learning_curve.png")
+    save_grid(np.asarray(generator.predict(fixed_noise, verbose=0)), folder / "samples.png", "final")
+    return metrics
+
+
+def fit_models(models: dict, config: dict, folder: Path, verbose=1) -> dict:
+    """A new run (called by `trainers.run_training` with every model of the spec)."""
+    return train(models, config, folder, verbose=verbose)
+
+
+def resume(models: dict, config: dict, folder: Path, state, verbose=1) -> dict:
+    """Continue after the last completed epoch, optimizer state included."""
+    epoch, path, history = state
+    return train(models, config, folder, initial_epoch=epoch, history=history, verbose=verbose, checkpoint=path)
+
+
+def evaluate_model(model, config: dict) -> dict:
+    raise TrainingFault("an adversarial run has no test metrics to evaluate; its history.csv and samples "
+                        "show how it went (bench/adversarial.py judges samples with a classifier)")
