@@ -164,7 +164,9 @@ _register_own("lrn", lambda own: own.LocalResponseNormalization, {
 }, "local response normalization across channels (Krizhevsky et al. 2012)", category="normalization")
 _register_own("sampling", lambda own: own.Sampling, {
     "seed": Arg("int", None, "seed of the noise (null: a fresh seed per build)"),
-}, "VAE reparametrized sample z = mean + exp(0.5 log_var) * eps; from: [mean, log_var]", inputs="many",
+    "always_sample": Arg("bool", False, "sample at inference too (default: the mean at inference)"),
+}, "VAE reparametrized sample z = mean + exp(0.5 log_var) * eps in training, the mean at inference; "
+   "from: [mean, log_var]", inputs="many",
     category="generative")
 
 # Activations -----------------------------------------------------------------------------------
