@@ -78,7 +78,10 @@ def _field(layer, kind, inputs: list, in_shape, out_shape):
 def _input_shape(layer, fallback) -> tuple:
     """The shape of the (first) tensor a layer was called on; a model called as a layer may
     produce several outputs, so its consumers read their own input rather than its output."""
-    value = layer.input if layer._inbound_nodes else None
+    try:
+        value = layer.input
+    except (AttributeError, ValueError):  # never called on a tensor
+        value = None
     while isinstance(value, (list, tuple)):
         value = value[0]
     return _shape(value) if value is not None else fallback
