@@ -13,13 +13,11 @@ Prints a Markdown table for the README; exit status 1 if a target is missed.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from training_run import parse_training_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
@@ -53,14 +51,7 @@ def judge_samples(classifier, samples: np.ndarray):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("tensorflow", "jax"),
-                        default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    parser.add_argument("--out", default=str(ROOT / "runs" / "bench"))
-    args = parser.parse_args()
-    os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(ROOT))
+    args = parse_training_args(__doc__.splitlines()[0])
     from builder import load_spec
     from trainers import run_training
     from trainers.loop import load_trained_model

@@ -8,25 +8,18 @@ the same result, as a Markdown table for the README.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import time
 from pathlib import Path
+
+from training_run import parse_training_args
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"resnet34": 0.97, "lenet5": 0.98}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("tensorflow", "jax"),
-                        default=os.environ.get("KERAS_BACKEND", "tensorflow"))
-    parser.add_argument("--out", default=str(ROOT / "runs" / "bench"))
-    args = parser.parse_args()
-    os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(ROOT))
+    args = parse_training_args(__doc__.splitlines()[0])
     from trainers import run_training
 
     rows = []
