@@ -14,7 +14,8 @@ import pytest
 from builder import build_model, load_spec
 from builder.train_section import resolve_train
 from trainers import run_training
-from trainers.supervised import compile_model, datasets, freeze_layers, prepare
+from trainers.loop import freeze_layers
+from trainers.supervised import compile_model, datasets, prepare
 
 from .conftest import ROOT, SPECS, ZOO
 

@@ -108,6 +108,12 @@ def finish(model, test, examples: int, folder: Path, saved_model=None) -> dict:
     return metrics
 
 
+def start_weights(model, config: dict) -> None:
+    """Before a new run's first epoch: copy `init_from` weights in, then apply `freeze`."""
+    initialize_from(model, config.get("init_from"))  # older run folders lack it
+    freeze_layers(model, config["freeze"])
+
+
 def initialize_from(model, init: dict | None) -> list:
     """Copy the weights of the named layers (or sub-models, such as a pretrained `encoder`) from a
     run folder or .keras file into `model`; returns the names copied."""

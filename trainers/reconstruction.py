@@ -56,8 +56,7 @@ def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None,
     splits = load_dataset(config["data"])
     train, val, test = datasets(splits, shape, config)
     if initial_epoch == 0:
-        loop.initialize_from(model, config.get("init_from"))
-        loop.freeze_layers(model, config["freeze"])
+        loop.start_weights(model, config)
         compile_model(model, config, int(np.ceil(len(splits.x_train) / config["batch_size"])))
     loop.fit(model, train, val, config, folder, initial_epoch, history, verbose, extra_callbacks)
     metrics = loop.finish(model, test, len(splits.x_test), folder)

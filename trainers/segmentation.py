@@ -96,8 +96,7 @@ def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None,
     atomic_write(folder / "classes.json", json.dumps(data.class_names) + "\n")
     train, val, test = datasets(data, config)
     if initial_epoch == 0:
-        loop.initialize_from(model, config.get("init_from"))
-        loop.freeze_layers(model, config["freeze"])
+        loop.start_weights(model, config)
         compile_model(model, config, len(data.class_names),
                       int(np.ceil(len(data.splits.x_train) / config["batch_size"])))
     with _quiet_mean_iou():

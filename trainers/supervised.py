@@ -13,7 +13,6 @@ from . import loop, plots
 from .augmentation import augmentation_layers
 from .datasets import load_dataset
 from .errors import DataError
-from .loop import freeze_layers
 from .optimization import make_optimizer
 from .pipeline import check_compatible, make_dataset, model_image_shape
 from .run_folder import atomic_write
@@ -95,8 +94,7 @@ def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None,
     train, val, test = datasets(prepared, config)
     steps = int(np.ceil(len(prepared.splits.x_train) / config["batch_size"]))
     if initial_epoch == 0:
-        loop.initialize_from(model, config.get("init_from"))  # older run folders lack it
-        freeze_layers(model, config["freeze"])
+        loop.start_weights(model, config)
         compile_model(model, config, steps)
     weights = class_weights(config["class_weight"], prepared.splits.y_train, int(model.outputs[0].shape[-1]))
     loop.fit(model, train, val, config, folder, initial_epoch, history, verbose, extra_callbacks,

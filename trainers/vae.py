@@ -129,8 +129,7 @@ def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None,
     splits = load_dataset(config["data"])
     train, val, test = datasets(splits, shape, config, targets=False)
     if initial_epoch == 0:
-        loop.initialize_from(network, config.get("init_from"))
-        loop.freeze_layers(network, config["freeze"])
+        loop.start_weights(network, config)
         optimizer = make_optimizer(config["optimizer"], config["schedule"],
                                    int(np.ceil(len(splits.x_train) / config["batch_size"])), config["epochs"])
         trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
