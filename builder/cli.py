@@ -318,8 +318,14 @@ def cmd_predict(args) -> int:
 
     import numpy as np
 
+    from trainers.errors import DataError
     from trainers.pipeline import model_image_shape, prepare_images
+    from trainers.run_folder import read_run_record
 
+    trainer = read_run_record(args.run)["train"]["trainer"]
+    if trainer != "supervised":
+        raise DataError(f"predict lists the top classes of a classifier's run; {args.run} was trained by the "
+                        f"{trainer} trainer (its pictures and model.keras are in the run folder)")
     model = _load_run_model(args.run)
     classes_file = Path(args.run) / "classes.json"
     names = json.loads(classes_file.read_text()) if classes_file.is_file() else None

@@ -142,6 +142,24 @@ def test_vae_logs_both_terms_warms_up_and_draws(tmp_path):
     assert [t.shape[-1] for t in network.outputs] == [1, 4, 4]
 
 
+def test_predict_and_evaluate_know_the_trainer(tmp_path):
+    import subprocess
+    import sys
+
+    folder, metrics = run_training(SPECS / "autoencoder.yaml", {"size": 16, "width": 4, "latent": 3}, {"epochs": 1},
+                                   out=tmp_path, verbose=0)
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((8, 8), "uint8"), "L").save(image)
+    result = subprocess.run([sys.executable, "-m", "builder", "predict", str(folder), str(image)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "trained by the reconstruction trainer" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "builder", "evaluate", str(folder)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0
+    assert json.loads(result.stdout[result.stdout.index("{"):])["test_mse"] == pytest.approx(metrics["test_mse"],
+                                                                                           rel=1e-4)
+
+
 def test_vae_resumes_after_an_interruption(tmp_path):
     class Interrupt(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
