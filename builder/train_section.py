@@ -33,7 +33,7 @@ DEFAULTS = {
     "seed": 0,
     "freeze": [],
     "init_from": None,
-    "loss": "mse",
+    "loss": None,  # each trainer's own default: mse for reconstruction, binary_crossentropy for vae
     "kl": {"weight": 1.0, "warmup_epochs": 0},
     "adversarial": {"loss": "non_saturating", "n_critic": 1, "label_smoothing": 0.0, "gradient_penalty": 10.0,
                     "generator_optimizer": {"adam": {"learning_rate": 2e-4, "beta_1": 0.5}},
@@ -153,8 +153,9 @@ def train_schema() -> dict:
                 "required": ["path", "layers"],
                 "additionalProperties": False,
             },
-            "loss": {"enum": list(RECONSTRUCTION_LOSSES),
-                     "description": "the reconstruction loss of the reconstruction and vae trainers"},
+            "loss": {"enum": [None, *RECONSTRUCTION_LOSSES],
+                     "description": "the reconstruction loss of the reconstruction (default mse) and vae "
+                                    "(default binary_crossentropy) trainers"},
             "kl": {
                 "type": "object",
                 "description": "the vae trainer's KL term: loss = reconstruction + weight * KL",

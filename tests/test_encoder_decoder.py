@@ -219,3 +219,17 @@ def test_trainers_refuse_models_of_the_wrong_shape(tmp_path):
         run_training(SPECS / "lenet5.yaml", None, {"trainer": "segmentation", "data.dataset": "shapes"},
                      out=tmp_path, verbose=0)
     assert build_model(load_spec(SPECS / "vae.yaml", {"size": 16, "width": 4})).name == "vae"
+
+
+def test_each_trainer_has_its_own_default_reconstruction_loss():
+    from builder.train_section import resolve_train
+    from trainers import vae
+
+    network = build_model(load_spec(SPECS / "vae.yaml", {"size": 16, "width": 4, "hidden": 8, "latent": 2}))
+    assert vae.wrap(network, resolve_train({"trainer": "vae"})).reconstruction_kind == "binary_crossentropy"
+    assert vae.wrap(network, resolve_train({"trainer": "vae", "loss": "mse"})).reconstruction_kind == "mse"
+    autoencoder = build_model(load_spec(SPECS / "autoencoder.yaml", {"size": 16, "width": 4, "latent": 3}))
+    from trainers.reconstruction import compile_model
+
+    compile_model(autoencoder, resolve_train({"trainer": "reconstruction"}), steps_per_epoch=1)
+    assert autoencoder.loss.name == "mse"

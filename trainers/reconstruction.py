@@ -46,7 +46,7 @@ def datasets(splits, shape, config: dict, targets: bool = True):
 def compile_model(model, config: dict, steps_per_epoch: int) -> None:
     optimizer = make_optimizer(config["optimizer"], config["schedule"], steps_per_epoch, config["epochs"])
     metrics = [keras.metrics.MeanSquaredError(name="mse"), keras.metrics.MeanAbsoluteError(name="mae")]
-    model.compile(optimizer=optimizer, loss=LOSSES[config.get("loss", "mse")](), metrics=metrics,
+    model.compile(optimizer=optimizer, loss=LOSSES[config.get("loss") or "mse"](), metrics=metrics,
                   **loop.speed_settings(config))
 
 

@@ -117,7 +117,7 @@ def wrap(model, config: dict):
     if isinstance(model, VariationalTraining):
         return model
     check_network(model)
-    return VariationalTraining(model, loss=config.get("loss", "binary_crossentropy"),
+    return VariationalTraining(model, loss=config.get("loss") or "binary_crossentropy",
                                kl_weight=config["kl"]["weight"], name=f"{model.name}_training")
 
 
