@@ -165,7 +165,7 @@ def _read_class_folders(root: Path, config: dict):
 
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     files = [f for c in classes for f in (root / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES]
-    unlabelled = not classes and _image_files(root)
+    unlabelled = not classes
     if unlabelled:
         files = _image_files(root)
     if not files:
