@@ -26,7 +26,7 @@ SPECS = ROOT / "specs"
 def pca_test_mse(spec_path, latent: int) -> float:
     """PCA with `latent` components on the autoencoder's training images, MSE on its test images."""
     from builder import load_spec
-    from builder.train_section import resolve_train
+    from builder.language.train_section import resolve_train
     from trainers.datasets import load_dataset
     from trainers.pipeline import prepare_images
 

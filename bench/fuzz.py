@@ -29,7 +29,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
-    from tests.mutations import mutate, run_case, write_case, zoo_documents
+    from builder.tools.spec_mutations import mutate, run_case, write_case, zoo_documents
 
     documents = zoo_documents()
     names = sorted(documents)

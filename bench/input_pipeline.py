@@ -28,7 +28,7 @@ def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT))
     from builder import build_model, load_spec
-    from builder.train_section import resolve_train
+    from builder.language.train_section import resolve_train
     from trainers.supervised import compile_model, datasets, prepare
 
     declared = load_spec(args.spec)

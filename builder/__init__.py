@@ -6,20 +6,33 @@ Public API (importing this package does not import Keras; the functions that bui
     build_models(spec_or_path, overrides=None) -> {name: keras.Model}
     copy_weights(source, target) -> number of layers copied
     register_layer(name, factory, args=..., ...) ; Arg
+    Registry, load_plugins ; BlueprintError (the base of every error raised on purpose), SpecError
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import Location, SpecError
-from .registry import Arg, register_layer, unregister_layer
-from .spec import Spec, load_spec
+from .errors import BlueprintError, Location, SpecError, UnknownName
+from .language.layer_registry import LAYER_TYPES, Arg, register_layer, unregister_layer
+from .language.spec import Spec
+from .plugins import load_plugins
+from .registry import Registry
 
 __all__ = [
-    "Arg", "Location", "Spec", "SpecError", "build_model", "build_models", "copy_weights",
-    "load_spec", "register_layer", "unregister_layer",
+    "LAYER_TYPES", "Arg", "BlueprintError", "Location", "Registry", "Spec", "SpecError", "UnknownName",
+    "build_model", "build_models", "copy_weights", "load_plugins", "load_spec", "register_layer",
+    "unregister_layer",
 ]
+
+
+def load_spec(path: str | Path, overrides: dict | None = None) -> Spec:
+    """Load, validate and expand a spec file (plugins loaded first); raise `SpecError` naming the
+    spec line on failure. `overrides` maps param names to values (`--set name=value`)."""
+    from .language.spec import load_spec as _load
+
+    load_plugins()
+    return _load(path, overrides)
 
 
 def _as_spec(spec_or_path, overrides) -> Spec:
@@ -32,9 +45,9 @@ def _as_spec(spec_or_path, overrides) -> Spec:
 
 def build_models(spec_or_path, overrides: dict | None = None, max_params: int | None = None) -> dict:
     """All models a spec defines, by name. Specs over `max_params` weights (default
-    `builder.compile.MAX_PARAMS`) are refused before any weight is allocated."""
-    from .compile import MAX_PARAMS
-    from .compile import build_models as _build
+    `builder.building.model_builder.MAX_PARAMS`) are refused before any weight is allocated."""
+    from .building.model_builder import MAX_PARAMS
+    from .building.model_builder import build_models as _build
 
     return _build(_as_spec(spec_or_path, overrides), max_params or MAX_PARAMS)
 
@@ -49,6 +62,6 @@ def build_model(spec_or_path, overrides: dict | None = None, model: str | None =
 
 def copy_weights(source, target) -> int:
     """Copy weights between two models of the same structure, matched by graph position."""
-    from .weights import copy_weights as _copy
+    from .building.weight_copy import copy_weights as _copy
 
     return _copy(source, target)

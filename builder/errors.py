@@ -1,9 +1,26 @@
-"""Spec errors: one line each, `file:line:col: path: message`."""
+"""The errors a user of Keras Blueprint can catch: every one is a `BlueprintError`.
+
+A spec error is one line, `file:line:col: path: message`; data and training errors (raised by
+`trainers`) subclass `BlueprintError` too, so `except builder.BlueprintError` catches them all.
+"""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+
+
+class BlueprintError(Exception):
+    """The base of every error Keras Blueprint raises on purpose.
+
+    `label` prefixes the message on the command line (`data error: ...`); empty for errors whose
+    message already says where it comes from (a spec error starts with the file and line).
+    """
+
+    label = ""
+
+    def cli_message(self) -> str:
+        return f"{self.label}: {self}" if self.label else str(self)
 
 
 @dataclass(frozen=True)
@@ -18,7 +35,7 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-class SpecError(Exception):
+class SpecError(BlueprintError):
     """A spec that cannot be turned into a model, located at the offending line."""
 
     def __init__(self, message: str, location: Location | None = None, path: str = ""):
@@ -35,6 +52,19 @@ class SpecError(Exception):
             parts.append(self.path)
         parts.append(self.message)
         return ": ".join(parts)
+
+
+class UnknownName(BlueprintError, KeyError):
+    """A name that no registry entry has; the message lists a close match and what is known."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class PluginError(BlueprintError):
+    """A plugin (an entry point of `keras_blueprint.plugins`) that failed to load."""
+
+    label = "plugin error"
 
 
 def did_you_mean(word: str, candidates) -> str:

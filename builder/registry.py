@@ -1,178 +1,70 @@
-"""The layer-type registry: spec type name -> accepted arguments and how to build the layer.
+"""One registry type for every extension point: layer types, trainers, datasets, optimizers,
+schedules, augmentations, losses, metrics and CLI commands.
 
-This module never imports Keras: argument descriptions are plain data (so `validate` and the
-JSON Schema need no backend), and each entry's `factory` imports Keras only when called.
-Built-in types are registered in `builder.layer_types`; users add theirs with `register_layer`.
+A registry maps names to entries of one kind. Registering a taken name is an error unless
+`replace=True`; looking up a missing name raises `UnknownName` with a did-you-mean. Schema enums,
+CLI choices and docs read their names from here, so a name is never typed twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
-REQUIRED = object()
+from .errors import UnknownName, did_you_mean
 
-ARG_KINDS = {
-    "int": "an integer",
-    "number": "a number",
-    "bool": "true or false",
-    "string": "a string",
-    "ints": "an integer or a list of integers",
-    "numbers": "a number or a list of numbers",
-    "shape": "a list of integers (null for a free dimension)",
-    "padding": "an integer, a pair, or a pair of pairs of integers",
-    "any": "any value",
-}
+Entry = TypeVar("Entry")
 
 
-@dataclass(frozen=True)
-class Arg:
-    """One argument a layer type accepts in a spec."""
+class Registry(Generic[Entry]):
+    """Names of one kind of extension (`kind`, e.g. "dataset") and their entries, in
+    registration order. `check_name` may refuse a name with a ValueError saying why."""
 
-    kind: str
-    default: Any = REQUIRED
-    doc: str = ""
-    choices: tuple = ()
-    minimum: float | None = None
-    keras_name: str | None = None  # the Keras keyword when the spec's name is shorter
+    def __init__(self, kind: str, check_name: Callable[[str], None] | None = None):
+        self.kind = kind
+        self._check_name = check_name
+        self._entries: dict[str, Entry] = {}
 
-    def __post_init__(self):
-        if self.kind not in ARG_KINDS:
-            raise ValueError(f"unknown argument kind {self.kind!r}; expected one of {sorted(ARG_KINDS)}")
+    def register(self, name: str, entry: Entry, *, replace: bool = False) -> Entry:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"a {self.kind} name is a non-empty string; got {name!r}")
+        if self._check_name is not None:
+            self._check_name(name)
+        if name in self._entries and not replace:
+            raise ValueError(f"{self.kind} '{name}' is already registered; pass replace=True to override it")
+        self._entries[name] = entry
+        return entry
 
-    @property
-    def required(self) -> bool:
-        return self.default is REQUIRED
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
 
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        text = ARG_KINDS[self.kind]
-        if self.minimum is not None:
-            text += f" >= {self.minimum:g}"
-        return text
+    def get(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            raise UnknownName(self.unknown(name)) from None
 
-    def check(self, value) -> bool:
-        """True when a fully resolved value fits this argument."""
-        if self.choices:
-            return value in self.choices
-        ok = _KIND_CHECKS[self.kind](value)
-        if ok and self.minimum is not None and _is_number(value):
-            return value >= self.minimum
-        if ok and self.minimum is not None and isinstance(value, list):
-            return all(v >= self.minimum for v in _flatten(value) if _is_number(v))
-        return ok
+    __getitem__ = get
 
+    def unknown(self, name) -> str:
+        """The message for a name that is not registered."""
+        known = ", ".join(self._entries) or "none"
+        return f"unknown {self.kind} '{name}'{did_you_mean(name, self._entries)} (known: {known})"
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+    def names(self) -> list[str]:
+        return list(self._entries)
 
+    def items(self):
+        return self._entries.items()
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    def __contains__(self, name) -> bool:
+        return name in self._entries
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._entries))
 
-def _flatten(v):
-    for item in v:
-        if isinstance(item, list):
-            yield from _flatten(item)
-        else:
-            yield item
+    def __len__(self) -> int:
+        return len(self._entries)
 
-
-_KIND_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "int": _is_int,
-    "number": _is_number,
-    "bool": lambda v: isinstance(v, bool),
-    "string": lambda v: isinstance(v, str),
-    "ints": lambda v: _is_int(v) or (isinstance(v, list) and bool(v) and all(map(_is_int, v))),
-    "numbers": lambda v: _is_number(v) or (isinstance(v, list) and all(map(_is_number, v))),
-    "shape": lambda v: isinstance(v, list) and all(_is_int(x) or x is None for x in v),
-    "padding": lambda v: _is_int(v)
-    or (isinstance(v, list) and len(v) == 2 and all(map(_is_int, v)))
-    or (isinstance(v, list) and len(v) == 2
-        and all(isinstance(p, list) and len(p) == 2 and all(map(_is_int, p)) for p in v)),
-    "any": lambda v: True,
-}
-
-
-@dataclass(frozen=True)
-class LayerType:
-    """A spec type name and how to turn its arguments into a Keras layer.
-
-    `factory(**kwargs)` receives the Keras keyword arguments (spec names already mapped through
-    `Arg.keras_name`, plus `name`) and returns a layer. `inputs` is "one" or "many" (merges).
-    """
-
-    name: str
-    factory: Callable[..., Any]
-    args: dict[str, Arg] = field(default_factory=dict)
-    doc: str = ""
-    inputs: str = "one"
-    category: str = "custom"
-
-    def keras_kwargs(self, args: dict) -> dict:
-        kwargs = {}
-        for arg_name, spec in self.args.items():
-            value = args.get(arg_name, spec.default)
-            if value is REQUIRED:
-                continue
-            if isinstance(value, list) and spec.kind in ("ints", "padding", "shape"):
-                value = _to_tuples(value)
-            kwargs[spec.keras_name or arg_name] = value
-        return kwargs
-
-
-def _to_tuples(value):
-    return tuple(_to_tuples(v) if isinstance(v, list) else v for v in value)
-
-
-_LAYER_TYPES: dict[str, LayerType] = {}
-
-# Names a node may carry besides its type, and the structural constructs of the language.
-RESERVED_NODE_KEYS = ("name", "from", "when")
-CONSTRUCTS = ("repeat", "residual", "parallel")
-
-
-def register_layer(
-    name: str,
-    factory: Callable[..., Any],
-    args: dict[str, Arg] | None = None,
-    doc: str = "",
-    inputs: str = "one",
-    category: str = "custom",
-    replace: bool = False,
-) -> LayerType:
-    """Make `name` usable as a layer type in specs.
-
-    `factory` is called as `factory(**kwargs, name=...)` and must return a Keras layer; `args`
-    describes what the spec may pass. For a custom layer class to survive `model.save()` /
-    `load_model`, decorate it with `@keras.saving.register_keras_serializable()`.
-    """
-    if not name.isidentifier() or name != name.lower():
-        raise ValueError(f"layer type names are lower-case identifiers; got {name!r}")
-    if name in RESERVED_NODE_KEYS or name in CONSTRUCTS or name == "input":
-        raise ValueError(f"{name!r} is a reserved word of the spec language")
-    if name in _LAYER_TYPES and not replace:
-        raise ValueError(f"layer type {name!r} is already registered; pass replace=True to override")
-    if inputs not in ("one", "many"):
-        raise ValueError(f"inputs must be 'one' or 'many'; got {inputs!r}")
-    entry = LayerType(name, factory, dict(args or {}), doc, inputs, category)
-    _LAYER_TYPES[name] = entry
-    return entry
-
-
-def unregister_layer(name: str) -> None:
-    _LAYER_TYPES.pop(name, None)
-
-
-def layer_types() -> dict[str, LayerType]:
-    """All registered layer types, built-ins first."""
-    from . import layer_types as _builtins  # noqa: F401  (registers the built-ins once)
-
-    return _LAYER_TYPES
-
-
-def get_layer_type(name: str) -> LayerType | None:
-    return layer_types().get(name)
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self._entries)} entries)"

@@ -4,11 +4,14 @@ from pathlib import Path
 
 import pytest
 
+import builder
+
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 ZOO = sorted(SPECS.glob("*.yaml"))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+builder.load_plugins()  # the trainers plugin fills the trainer registry, as the CLI and API do
 
 
 @pytest.fixture

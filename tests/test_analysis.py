@@ -3,7 +3,7 @@
 import pytest
 
 from builder import build_model
-from builder.analysis import analyze
+from builder.analysis.model_figures import analyze
 
 from .conftest import SPECS
 

@@ -222,7 +222,7 @@ def test_trainers_refuse_models_of_the_wrong_shape(tmp_path):
 
 
 def test_each_trainer_has_its_own_default_reconstruction_loss():
-    from builder.train_section import resolve_train
+    from builder.language.train_section import resolve_train
     from trainers import vae
 
     network = build_model(load_spec(SPECS / "vae.yaml", {"size": 16, "width": 4, "hidden": 8, "latent": 2}))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import builder
-from builder.weights import WeightTransferError, copy_weights
+from builder.building.weight_copy import WeightTransferError, copy_weights
 
 from .conftest import SPECS
 

@@ -5,7 +5,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .mutations import mutate, run_case, write_case, zoo_documents
+from builder.tools.spec_mutations import mutate, run_case, write_case, zoo_documents
 
 DOCUMENTS = zoo_documents()
 NAMES = sorted(DOCUMENTS)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from builder import build_model, build_models, load_spec
-from builder.expressions import ExpressionError, evaluate, substitute
+from builder.language.expressions import ExpressionError, evaluate, substitute
 
 
 def names(model):

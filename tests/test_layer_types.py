@@ -4,7 +4,7 @@ one training step. A new layer type must add its sample here, or the coverage te
 import numpy as np
 import pytest
 
-from builder.registry import layer_types
+from builder import LAYER_TYPES
 
 # type name -> (spec arguments, input shape(s) without batch)
 SAMPLES = {
@@ -58,11 +58,11 @@ SAMPLES = {
 
 
 def test_every_registered_type_has_a_sample():
-    assert sorted(layer_types()) == sorted(SAMPLES)
+    assert sorted(LAYER_TYPES) == sorted(SAMPLES)
 
 
 def _make(type_name, name="probe"):
-    entry = layer_types()[type_name]
+    entry = LAYER_TYPES[type_name]
     args, _ = SAMPLES[type_name]
     for arg_name, value in args.items():
         assert entry.args[arg_name].check(value), f"sample {type_name}.{arg_name} does not fit its Arg"

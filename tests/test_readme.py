@@ -18,7 +18,7 @@ def test_readme_mobilenet_example_builds(tmp_path):
 def test_readme_train_section_example_is_valid():
     import yaml
 
-    from builder.train_section import resolve_train
+    from builder.language.train_section import resolve_train
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("### The `train:` section\n\n```yaml\n", 1)[1].split("```", 1)[0]

@@ -3,8 +3,8 @@ import json
 import jsonschema
 import pytest
 
-from builder.schema import SCHEMA_PATH, generate_schema, schema_json
-from builder.yaml_loader import load_yaml_file
+from builder.language.schema import SCHEMA_PATH, generate_schema, schema_json
+from builder.language.yaml_loader import load_yaml_file
 
 from .conftest import SPECS, ZOO
 
@@ -12,7 +12,8 @@ from .conftest import SPECS, ZOO
 def test_committed_schema_matches_the_registry():
     committed = SCHEMA_PATH.read_text(encoding="utf-8")
     assert committed == schema_json(), (
-        "builder/spec.schema.json is stale: run `python -m builder schema -o builder/spec.schema.json`")
+        "builder/language/spec.schema.json is stale: "
+        "run `python -m builder schema -o builder/language/spec.schema.json`")
 
 
 def test_schema_is_valid_draft_2020_12():

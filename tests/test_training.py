@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from builder import build_model, load_spec
-from builder.train_section import resolve_train
+from builder.language.train_section import resolve_train
 from trainers import run_training
 from trainers.loop import freeze_layers
 from trainers.supervised import compile_model, datasets, prepare
@@ -157,7 +157,7 @@ def test_schedules_and_warmup():
 def test_unknown_train_setting_is_reported():
     from builder import SpecError
 
-    with pytest.raises(SpecError, match="no training setting 'epoch'; did you mean 'epochs'"):
+    with pytest.raises(SpecError, match="the supervised trainer has no setting 'epoch'; did you mean 'epochs'"):
         resolve_train({}, {"epoch": 3})
     with pytest.raises(SpecError, match="train.optimizer.adam: unknown key 'lr'"):
         resolve_train({"optimizer": {"adam": {"lr": 0.1}}})

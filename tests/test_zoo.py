@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from builder import build_model, build_models, load_spec
-from builder.summary import check_expectations
+from builder.analysis.summary import check_expectations
 
 from .conftest import SPECS, ZOO
 

@@ -27,38 +27,33 @@ from .datasets import load_dataset
 from .errors import TrainingFault
 from .optimization import make_optimizer
 from .pipeline import prepare_images
+from .registries import ADVERSARIAL_LOSSES
 from .run_folder import STATE, atomic_write, last_checkpoint, write_history_csv
+from .trainer import ResumePoint, Trainer, TrainingJob
+from .trainer_options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS
 
 NETWORKS = ("generator", "discriminator")
-SIGMOID_LOSSES = ("minimax", "non_saturating")
 COLLAPSE_DIVERSITY = 0.2  # samples this much less varied than real images: mode collapse
 GRID_NOISE = 64
 
 
-# -- losses on the discriminator's logits (scores for hinge and WGAN-GP) -------------------------
-def _bce_with_logits(target, logits):
-    return ops.softplus(logits) - target * logits
-
-
+# -- the losses, from trainers.registries.ADVERSARIAL_LOSSES ---------------------------------------
 def discriminator_loss(kind: str, real, fake, smoothing: float = 0.0):
-    if kind in SIGMOID_LOSSES:  # real labels 1 - smoothing (one-sided), fake labels 0
-        return ops.mean(_bce_with_logits(1.0 - smoothing, real)) + ops.mean(_bce_with_logits(0.0, fake))
-    if kind == "hinge":
-        return ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
-    return ops.mean(fake) - ops.mean(real)  # WGAN critic; the gradient penalty is added by the step
+    return ADVERSARIAL_LOSSES.get(kind).discriminator(real, fake, smoothing)
 
 
 def generator_loss(kind: str, fake):
-    if kind == "minimax":  # minimise log(1 - D(G(z))) = -softplus(logit): saturates when D wins
-        return -ops.mean(ops.softplus(fake))
-    if kind == "non_saturating":  # maximise log D(G(z)) instead (the seeds' fix)
-        return ops.mean(_bce_with_logits(1.0, fake))
-    return -ops.mean(fake)  # hinge and WGAN: raise the critic's score of fakes
+    return ADVERSARIAL_LOSSES.get(kind).generator(fake)
+
+
+def is_sigmoid(kind: str) -> bool:
+    """Whether the discriminator's outputs are logits of a probability under this loss."""
+    return ADVERSARIAL_LOSSES.get(kind).sigmoid
 
 
 def discriminator_view(kind: str, scores):
     """What history.csv calls D(x): the probability for sigmoid losses, the raw score otherwise."""
-    return ops.mean(ops.sigmoid(scores)) if kind in SIGMOID_LOSSES else ops.mean(scores)
+    return ops.mean(ops.sigmoid(scores)) if is_sigmoid(kind) else ops.mean(scores)
 
 
 def _global_norm(grads):
@@ -227,7 +222,7 @@ def failure_warnings(history: list, loss: str) -> list:
         found.append(f"mode collapse: the fixed-noise samples are {row['diversity']:.2f}x as varied as real "
                      f"images (down from {best_before:.2f}); the generator is producing nearly the same image for "
                      "every z. Try a lower generator learning rate, label smoothing, or the wgan_gp loss")
-    d_wins = row["d_fake"] < 0.05 if loss in SIGMOID_LOSSES else row["d_real"] - row["d_fake"] > 10.0
+    d_wins = row["d_fake"] < 0.05 if is_sigmoid(loss) else row["d_real"] - row["d_fake"] > 10.0
     if d_wins and row["g_grad_norm"] < 0.1 * first["g_grad_norm"]:
         hint = "use loss: non_saturating" if loss == "minimax" else "slow the discriminator down"
         found.append(f"vanishing generator gradients: D wins (mean D(G(z)) {row['d_fake']:.3f}) and the generator's "
@@ -361,17 +356,23 @@ def _finish(folder: Path, history: list, generator, discriminator, fixed_noise) 
     return metrics
 
 
-def fit_models(models: dict, config: dict, folder: Path, verbose=1) -> dict:
-    """A new run (called by `trainers.run_training` with every model of the spec)."""
-    return train(models, config, folder, verbose=verbose)
+class AdversarialTrainer(Trainer):
+    """The built-in `adversarial` trainer (its entry is in trainers.builtin)."""
 
+    options = ADVERSARIAL_OPTIONS
+    honours = ADVERSARIAL_SETTINGS
 
-def resume(models: dict, config: dict, folder: Path, state, verbose=1) -> dict:
-    """Continue after the last completed epoch, optimizer state included."""
-    epoch, path, history = state
-    return train(models, config, folder, initial_epoch=epoch, history=history, verbose=verbose, checkpoint=path)
+    def fit(self, job: TrainingJob) -> dict:
+        """A new run, or on after the last completed epoch (both optimizers' state included)."""
+        checkpoint = job.resume.checkpoint if job.resume else None
+        return train(job.models, job.config, job.folder, job.initial_epoch, job.history, job.verbose, checkpoint)
 
+    def resume_models(self, spec_file: str, params: dict, resume: ResumePoint) -> dict:
+        """Both networks rebuilt from the spec; `fit` restores their weights from the checkpoint."""
+        from builder import build_models
 
-def evaluate_model(model, config: dict) -> dict:
-    raise TrainingFault("an adversarial run has no test metrics to evaluate; its history.csv and samples "
-                        "show how it went (bench/adversarial.py judges samples with a classifier)")
+        return build_models(spec_file, params)
+
+    def evaluate(self, model, config: dict) -> dict:
+        raise TrainingFault("an adversarial run has no test metrics to evaluate; its history.csv and samples "
+                            "show how it went (bench/adversarial.py judges samples with a classifier)")

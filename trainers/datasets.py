@@ -1,4 +1,5 @@
-"""The dataset registry: name -> loader returning train/validation/test splits.
+"""The built-in dataset loaders, each returning train/validation/test splits (registered in
+`trainers.builtin`; `load_dataset` looks a name up in `trainers.registries.DATASETS`).
 
 Every loader returns images as float32 in [0, 1] with a channel axis, and integer labels; the
 input pipeline (`trainers.pipeline`) resizes them to what the model needs and feeds Keras
@@ -10,7 +11,6 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,28 +39,17 @@ class Splits:
         return len(self.class_names)
 
 
-_DATASETS: dict[str, Callable[[dict], Splits]] = {}
-
-
-def register_dataset(name: str, loader: Callable[[dict], Splits]) -> None:
-    """Make `data: {dataset: name}` load through `loader(data_config)`."""
-    _DATASETS[name] = loader
-
-
-def dataset_names() -> list[str]:
-    return sorted(_DATASETS) + ["keras:" + name for name in sorted(_KERAS_DATASETS)]
-
-
 def load_dataset(config: dict) -> Splits:
-    name = config["dataset"]
-    if name.startswith("keras:"):
-        return load_keras_dataset(name.split(":", 1)[1], config)
-    if name not in _DATASETS:
-        from builder.errors import did_you_mean
+    """The splits of `data: {dataset: NAME, ...}`, through the dataset registry."""
+    from builder import UnknownName
 
-        raise DataError(f"unknown dataset '{name}'{did_you_mean(name, dataset_names())} "
-                        f"(known: {', '.join(dataset_names())})")
-    return _DATASETS[name](config)
+    from .registries import DATASETS
+
+    try:
+        entry = DATASETS.get(config["dataset"])
+    except UnknownName as exc:
+        raise DataError(str(exc)) from None
+    return entry.load(config)
 
 
 def split_arrays(x, y, config, class_names, masks=None) -> Splits:
@@ -404,11 +393,6 @@ def load_keras_dataset(name: str, config: dict) -> Splits:
     Only Keras's own, documented datasets are known here: the name picks an entry of a fixed table.
     The CIFAR files are Python pickles, as published; they are read only from Keras's own cache.
     """
-    if name not in _KERAS_DATASETS:
-        from builder.errors import did_you_mean
-
-        raise DataError(f"unknown Keras dataset '{name}'{did_you_mean(name, _KERAS_DATASETS)} "
-                        f"(known: {', '.join(_KERAS_DATASETS)})")
     arrays = _KERAS_DATASETS[name](keras_cache_dir())
     if arrays is None:
         arrays = _download_keras_dataset(name)
@@ -426,10 +410,3 @@ def _download_keras_dataset(name: str) -> dict:
         raise DataError(f"keras:{name} is not in {keras_cache_dir()} and could not be downloaded "
                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-
-
-register_dataset("digits", load_digits)
-register_dataset("shapes", load_shapes)
-register_dataset("image_folder", load_image_folder)
-register_dataset("mask_folder", load_mask_folder)
-register_dataset("npz", load_npz)

@@ -33,22 +33,22 @@ def speed_settings(config: dict) -> dict:
             "steps_per_execution": performance["steps_per_execution"]}
 
 
-def fit(model, train, val, config: dict, folder: Path, initial_epoch=0, history=None, verbose=1,
-        extra_callbacks=(), trainer_callbacks=(), **fit_kwargs) -> None:
-    """`model.fit` with the run folder's callbacks: a NaN guard, per-epoch checkpoints and
-    history, TensorBoard and, if configured, early stopping. `trainer_callbacks` run first, so
-    what they add to the epoch's logs reaches history.csv."""
-    callbacks = [*trainer_callbacks, StopOnNonFiniteLoss(folder), EpochCheckpoint(folder, history),
+def fit(model, train, val, job, trainer_callbacks=(), **fit_kwargs) -> None:
+    """`model.fit` for a `TrainingJob`, with the run folder's callbacks: a NaN guard, per-epoch
+    checkpoints and history, TensorBoard and, if configured, early stopping. `trainer_callbacks`
+    run first, so what they add to the epoch's logs reaches history.csv."""
+    config, folder = job.config, job.folder
+    callbacks = [*trainer_callbacks, StopOnNonFiniteLoss(folder), EpochCheckpoint(folder, job.history),
                  keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False),
-                 *extra_callbacks]
+                 *job.extra_callbacks]
     if config["early_stopping"]:
         stop = dict(config["early_stopping"])
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stop.get("monitor", "val_loss"),
                                                        patience=stop.get("patience", 5),
                                                        restore_best_weights=stop.get("restore_best_weights", True)))
-    if initial_epoch < config["epochs"]:
-        model.fit(train, validation_data=val, epochs=config["epochs"], initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=verbose, shuffle=False, **fit_kwargs)
+    if job.initial_epoch < config["epochs"]:
+        model.fit(train, validation_data=val, epochs=config["epochs"], initial_epoch=job.initial_epoch,
+                  callbacks=callbacks, verbose=job.verbose, shuffle=False, **fit_kwargs)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

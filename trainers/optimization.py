@@ -39,34 +39,52 @@ class Constant(keras.optimizers.schedules.LearningRateSchedule):
         return {"value": self.value}
 
 
+def constant_schedule(learning_rate, steps_per_epoch, epochs, settings):
+    return Constant(learning_rate)
+
+
+def cosine_schedule(learning_rate, steps_per_epoch, epochs, settings):
+    total = max(1, steps_per_epoch * epochs - _warmup_steps(settings, steps_per_epoch))
+    return keras.optimizers.schedules.CosineDecay(learning_rate, total, alpha=settings.get("final_fraction", 0.0))
+
+
+def step_schedule(learning_rate, steps_per_epoch, epochs, settings):
+    every = settings.get("every_epochs", max(1, epochs // 3)) * steps_per_epoch
+    factor = settings.get("factor", 0.1)
+    # Keras keeps values[i] while step <= boundary: drop at the first step of the next epoch.
+    boundaries = [b - 1 for b in range(every, steps_per_epoch * epochs, every)]
+    if not boundaries:
+        return Constant(learning_rate)
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        boundaries, [learning_rate * factor ** i for i in range(len(boundaries) + 1)])
+
+
+def exponential_schedule(learning_rate, steps_per_epoch, epochs, settings):
+    return keras.optimizers.schedules.ExponentialDecay(learning_rate, steps_per_epoch,
+                                                       settings.get("factor_per_epoch", 0.9))
+
+
+def _warmup_steps(settings: dict, steps_per_epoch: int) -> int:
+    return int(round(settings.get("warmup_epochs", 0) * steps_per_epoch))
+
+
 def make_schedule(config: dict, learning_rate: float, steps_per_epoch: int, epochs: int):
-    (name, args), = config.items()
-    args = args or {}
-    warmup = int(round(args.get("warmup_epochs", 0) * steps_per_epoch))
-    total = max(1, steps_per_epoch * epochs - warmup)
-    if name == "cosine":
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, total, alpha=args.get("final_fraction", 0.0))
-    elif name == "step":
-        every = args.get("every_epochs", max(1, epochs // 3)) * steps_per_epoch
-        factor = args.get("factor", 0.1)
-        # Keras keeps values[i] while step <= boundary: drop at the first step of the next epoch.
-        boundaries = [b - 1 for b in range(every, steps_per_epoch * epochs, every)]
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            boundaries, [learning_rate * factor ** i for i in range(len(boundaries) + 1)]
-        ) if boundaries else Constant(learning_rate)
-    elif name == "exponential":
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            learning_rate, steps_per_epoch, args.get("factor_per_epoch", 0.9))
-    else:
-        schedule = Constant(learning_rate)
+    """The schedule `{name: settings}` names (trainers.registries.SCHEDULES), with its warm-up."""
+    from .registries import SCHEDULES
+
+    (name, settings), = config.items()
+    settings = settings or {}
+    schedule = SCHEDULES.get(name).make(learning_rate, steps_per_epoch, epochs, settings)
+    warmup = _warmup_steps(settings, steps_per_epoch)
     return WarmUp(schedule, warmup) if warmup else schedule
 
 
 def make_optimizer(config: dict, schedule_config: dict, steps_per_epoch: int, epochs: int):
-    (name, args), = config.items()
-    args = dict(args or {})
-    learning_rate = args.pop("learning_rate", 1e-3)
+    """The optimizer `{name: settings}` names (trainers.registries.OPTIMIZERS) on its schedule."""
+    from .registries import OPTIMIZERS
+
+    (name, settings), = config.items()
+    settings = dict(settings or {})
+    learning_rate = settings.pop("learning_rate", 1e-3)
     schedule = make_schedule(schedule_config, learning_rate, steps_per_epoch, epochs)
-    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
-               "rmsprop": keras.optimizers.RMSprop}
-    return classes[name](learning_rate=schedule, **args)
+    return OPTIMIZERS.get(name).make(learning_rate=schedule, **settings)

@@ -7,6 +7,30 @@ import numpy as np
 from .errors import DataError
 
 
+def first_output(outputs):
+    """A model's first output (its main head; auxiliary heads and VAE statistics follow it)."""
+    return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Batches in one pass over `examples` (the last one may be partial)."""
+    return -(-int(examples) // int(batch_size))
+
+
+def read_image(path, channels: int) -> np.ndarray:
+    """One image file as float32 in [0, 1] with `channels` (1 or 3) channels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype="float32") / 255.0
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+    return array[..., None] if array.ndim == 2 else array
+
+
 def model_image_shape(model) -> tuple:
     shape = tuple(model.inputs[0].shape[1:])
     if len(shape) != 3 or None in shape:

@@ -14,13 +14,10 @@ from . import loop, plots
 from .augmentation import augmentation_layers
 from .datasets import load_dataset
 from .optimization import make_optimizer
-from .pipeline import make_image_dataset, model_image_shape, prepare_images
-
-LOSSES = {
-    "mse": lambda: keras.losses.MeanSquaredError(name="mse"),
-    "mae": lambda: keras.losses.MeanAbsoluteError(name="mae"),
-    "binary_crossentropy": lambda: keras.losses.BinaryCrossentropy(name="binary_crossentropy"),
-}
+from .pipeline import first_output, make_image_dataset, model_image_shape, prepare_images, steps_per_epoch
+from .registries import RECONSTRUCTION_LOSSES
+from .trainer import Trainer, TrainingJob
+from .trainer_options import RECONSTRUCTION_OPTIONS
 
 
 def check_reproduces_input(model, trainer: str) -> tuple:
@@ -46,36 +43,39 @@ def datasets(splits, shape, config: dict, targets: bool = True):
 def compile_model(model, config: dict, steps_per_epoch: int) -> None:
     optimizer = make_optimizer(config["optimizer"], config["schedule"], steps_per_epoch, config["epochs"])
     metrics = [keras.metrics.MeanSquaredError(name="mse"), keras.metrics.MeanAbsoluteError(name="mae")]
-    model.compile(optimizer=optimizer, loss=LOSSES[config.get("loss") or "mse"](), metrics=metrics,
+    model.compile(optimizer=optimizer, loss=RECONSTRUCTION_LOSSES.get(config["loss"]).make(), metrics=metrics,
                   **loop.speed_settings(config))
-
-
-def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
-        extra_callbacks=()) -> dict:
-    shape = check_reproduces_input(model, "reconstruction")
-    splits = load_dataset(config["data"])
-    train, val, test = datasets(splits, shape, config)
-    if initial_epoch == 0:
-        loop.start_weights(model, config)
-        compile_model(model, config, int(np.ceil(len(splits.x_train) / config["batch_size"])))
-    loop.fit(model, train, val, config, folder, initial_epoch, history, verbose, extra_callbacks)
-    metrics = loop.finish(model, test, len(splits.x_test), folder)
-    save_reconstructions(model, splits.x_test if len(splits.x_test) else splits.x_train, shape,
-                         folder / "reconstructions.png")
-    return metrics
-
-
-def evaluate_model(model, config: dict) -> dict:
-    shape = check_reproduces_input(model, "reconstruction")
-    splits = load_dataset(config["data"])
-    _, _, test = datasets(splits, shape, config)
-    return loop.evaluate(model, test, len(splits.x_test))
 
 
 def save_reconstructions(model, images: np.ndarray, shape, path: Path, count: int = 10) -> None:
     """Test images (top row) above the model's reconstructions (bottom row)."""
     inputs = prepare_images(images[:count], shape)
-    outputs = model.predict(inputs, verbose=0)
-    outputs = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    outputs = first_output(model.predict(inputs, verbose=0))
     plots.image_grid([list(inputs), list(np.asarray(outputs))], path, row_titles=["input", "output"],
                      title="reconstructions of test images")
+
+
+class ReconstructionTrainer(Trainer):
+    """The built-in `reconstruction` trainer (its entry is in trainers.builtin)."""
+
+    options = RECONSTRUCTION_OPTIONS
+
+    def fit(self, job: TrainingJob) -> dict:
+        model, config, folder = job.model, job.config, job.folder
+        shape = check_reproduces_input(model, "reconstruction")
+        splits = load_dataset(config["data"])
+        train, val, test = datasets(splits, shape, config)
+        if job.resume is None:
+            loop.start_weights(model, config)
+            compile_model(model, config, steps_per_epoch(len(splits.x_train), config["batch_size"]))
+        loop.fit(model, train, val, job)
+        metrics = loop.finish(model, test, len(splits.x_test), folder)
+        save_reconstructions(model, splits.x_test if len(splits.x_test) else splits.x_train, shape,
+                             folder / "reconstructions.png")
+        return metrics
+
+    def evaluate(self, model, config: dict) -> dict:
+        shape = check_reproduces_input(model, "reconstruction")
+        splits = load_dataset(config["data"])
+        _, _, test = datasets(splits, shape, config)
+        return loop.evaluate(model, test, len(splits.x_test))

@@ -7,7 +7,6 @@ import contextlib
 import json
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -15,17 +14,14 @@ import numpy as np
 from builder.errors import SpecError
 
 from . import loop, plots
-from .augmentation import augmentation_layers
+from .augmentation import augmentation_layers, augmentation_name
 from .datasets import load_dataset, mask_class_names
 from .errors import DataError
 from .optimization import make_optimizer
-from .pipeline import fit_masks, make_mask_dataset, model_image_shape, prepare_images
+from .pipeline import first_output, fit_masks, make_mask_dataset, model_image_shape, prepare_images, steps_per_epoch
+from .registries import AUGMENTATIONS
 from .run_folder import atomic_write
-
-# Geometric augmentations would have to move the mask with the image; flips do (image and mask
-# are flipped as one), the photometric ones change the image only.
-JOINT_AUGMENTATIONS = ("flip",)
-IMAGE_ONLY_AUGMENTATIONS = ("brightness", "contrast", "color_shift")
+from .trainer import Trainer, TrainingJob
 
 
 @dataclass
@@ -57,16 +53,19 @@ def prepare(model, config: dict) -> SegmentationData:
 
 
 def _augmentations(config: dict, shape: tuple):
+    """Augmentations that move pixels exactly (flips) are applied to image and mask as one; the
+    photometric ones to the image only; interpolating ones would blend class indices: refused."""
     joint, image_only = [], []
     for entry in config["augment"]:
-        name = entry if isinstance(entry, str) else next(iter(entry))
-        if name in JOINT_AUGMENTATIONS:
+        moves = AUGMENTATIONS.get(augmentation_name(entry)).moves_pixels
+        if moves == "exactly":
             joint.append(entry)
-        elif name in IMAGE_ONLY_AUGMENTATIONS:
+        elif moves == "no":
             image_only.append(entry)
         else:
-            raise DataError(f"augmentation '{name}' would move the image without its mask; the segmentation "
-                            f"trainer takes {', '.join(JOINT_AUGMENTATIONS + IMAGE_ONLY_AUGMENTATIONS)}")
+            usable = [name for name, known in AUGMENTATIONS.items() if known.moves_pixels != "interpolating"]
+            raise DataError(f"augmentation '{augmentation_name(entry)}' would move the image without its mask; "
+                            f"the segmentation trainer takes {', '.join(usable)}")
     seed = config["seed"]
     joint_shape = (*shape[:2], shape[2] + 1)  # image channels plus the mask
     return augmentation_layers(joint, joint_shape, seed), augmentation_layers(image_only, shape, seed + 100)
@@ -90,33 +89,6 @@ def compile_model(model, config: dict, classes: int, steps_per_epoch: int) -> No
                   **loop.speed_settings(config))
 
 
-def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
-        extra_callbacks=()) -> dict:
-    data = prepare(model, config)
-    atomic_write(folder / "classes.json", json.dumps(data.class_names) + "\n")
-    train, val, test = datasets(data, config)
-    if initial_epoch == 0:
-        loop.start_weights(model, config)
-        compile_model(model, config, len(data.class_names),
-                      int(np.ceil(len(data.splits.x_train) / config["batch_size"])))
-    with _quiet_mean_iou():
-        loop.fit(model, train, val, config, folder, initial_epoch, history, verbose, extra_callbacks)
-        metrics = loop.finish(model, test, len(data.splits.x_test), folder)
-    split = "test" if len(data.splits.x_test) else "train"
-    images = (data.splits.x_test if split == "test" else data.splits.x_train)[:6]
-    predicted = predict_masks(model, images, data.image_shape)
-    plots.segmentation_overlay(prepare_images(images, data.image_shape), data.masks[split][:6], predicted,
-                               data.class_names, folder / "segmentation.png")
-    return metrics
-
-
-def evaluate_model(model, config: dict) -> dict:
-    data = prepare(model, config)
-    _, _, test = datasets(data, config)
-    with _quiet_mean_iou():
-        return loop.evaluate(model, test, len(data.splits.x_test))
-
-
 @contextlib.contextmanager
 def _quiet_mean_iou():
     """Keras's MeanIoU asks for int64 indices, which JAX (32-bit by default) truncates to int32
@@ -127,6 +99,35 @@ def _quiet_mean_iou():
 
 
 def predict_masks(model, images: np.ndarray, image_shape) -> np.ndarray:
-    outputs = model.predict(prepare_images(images, image_shape), verbose=0, batch_size=64)
-    outputs = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    outputs = first_output(model.predict(prepare_images(images, image_shape), verbose=0, batch_size=64))
     return np.argmax(outputs, axis=-1)
+
+
+class SegmentationTrainer(Trainer):
+    """The built-in `segmentation` trainer (its entry is in trainers.builtin)."""
+
+
+    def fit(self, job: TrainingJob) -> dict:
+        model, config, folder = job.model, job.config, job.folder
+        data = prepare(model, config)
+        atomic_write(folder / "classes.json", json.dumps(data.class_names) + "\n")
+        train, val, test = datasets(data, config)
+        if job.resume is None:
+            loop.start_weights(model, config)
+            compile_model(model, config, len(data.class_names),
+                          steps_per_epoch(len(data.splits.x_train), config["batch_size"]))
+        with _quiet_mean_iou():
+            loop.fit(model, train, val, job)
+            metrics = loop.finish(model, test, len(data.splits.x_test), folder)
+        split = "test" if len(data.splits.x_test) else "train"
+        images = (data.splits.x_test if split == "test" else data.splits.x_train)[:6]
+        predicted = predict_masks(model, images, data.image_shape)
+        plots.segmentation_overlay(prepare_images(images, data.image_shape), data.masks[split][:6], predicted,
+                                   data.class_names, folder / "segmentation.png")
+        return metrics
+
+    def evaluate(self, model, config: dict) -> dict:
+        data = prepare(model, config)
+        _, _, test = datasets(data, config)
+        with _quiet_mean_iou():
+            return loop.evaluate(model, test, len(data.splits.x_test))

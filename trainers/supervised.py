@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,8 +13,11 @@ from .augmentation import augmentation_layers
 from .datasets import load_dataset
 from .errors import DataError
 from .optimization import make_optimizer
-from .pipeline import check_compatible, make_dataset, model_image_shape
+from .pipeline import check_compatible, first_output, make_dataset, model_image_shape, prepare_images, steps_per_epoch
+from .registries import METRICS
 from .run_folder import atomic_write
+from .trainer import Trainer, TrainingJob
+from .trainer_options import SUPERVISED_OPTIONS
 
 
 @dataclass
@@ -24,19 +26,6 @@ class Prepared:
     splits: object
     image_shape: tuple
     outputs: int
-
-
-def set_seed(seed: int, deterministic_ops: bool = True) -> None:
-    """Same seed, same backend, same result: seed every generator and make TF ops deterministic
-    (tf.data feeds every backend, so TensorFlow's determinism matters on JAX too)."""
-    # The module Keras itself reads this switch from; it also holds the only way to turn it off.
-    from tensorflow.python.framework import config as tf_config
-
-    keras.utils.set_random_seed(seed)
-    if deterministic_ops:
-        tf_config.enable_op_determinism()
-    else:  # a process-wide switch: an earlier run in this process may have turned it on
-        tf_config.disable_op_determinism()
 
 
 def class_weights(config_value, labels: np.ndarray, num_classes: int):
@@ -52,11 +41,7 @@ def compile_model(model, config: dict, steps_per_epoch: int):
     outputs = len(model.outputs)
     optimizer = make_optimizer(config["optimizer"], config["schedule"], steps_per_epoch, config["epochs"])
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=config["label_smoothing"])
-    metric_makers = {
-        "accuracy": lambda: keras.metrics.CategoricalAccuracy(name="accuracy"),
-        "top5_accuracy": lambda: keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy"),
-    }
-    metrics = [metric_makers[name]() for name in config["metrics"]]
+    metrics = [METRICS.get(name).make() for name in config["metrics"]]
     speed = loop.speed_settings(config)
     if outputs == 1:
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **speed)
@@ -86,36 +71,36 @@ def prepare(model, config: dict) -> Prepared:
     return Prepared(model, splits, model_image_shape(model), len(model.outputs))
 
 
-def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
-        extra_callbacks=()) -> dict:
-    """Train into `folder`; returns the final test metrics (also written to metrics.json)."""
-    prepared = prepare(model, config)
-    atomic_write(folder / "classes.json", json.dumps(prepared.splits.class_names) + "\n")
-    train, val, test = datasets(prepared, config)
-    steps = int(np.ceil(len(prepared.splits.x_train) / config["batch_size"]))
-    if initial_epoch == 0:
-        loop.start_weights(model, config)
-        compile_model(model, config, steps)
-    weights = class_weights(config["class_weight"], prepared.splits.y_train, int(model.outputs[0].shape[-1]))
-    loop.fit(model, train, val, config, folder, initial_epoch, history, verbose, extra_callbacks,
-             class_weight=weights)
-    metrics = loop.finish(model, test, len(prepared.splits.x_test), folder)
-    predictions = predict_classes(model, prepared.splits.x_test, prepared.image_shape)
-    plots.confusion_matrix(prepared.splits.y_test, predictions, prepared.splits.class_names,
-                           folder / "confusion_matrix.png")
-    return metrics
-
-
-def evaluate_model(model, config: dict) -> dict:
-    """Test metrics of a trained model (the `evaluate` command)."""
-    prepared = prepare(model, config)
-    _, _, test = datasets(prepared, config)
-    return loop.evaluate(model, test, len(prepared.splits.x_test))
-
-
 def predict_classes(model, images: np.ndarray, image_shape) -> np.ndarray:
-    from .pipeline import prepare_images
-
-    outputs = model.predict(prepare_images(images, image_shape), verbose=0, batch_size=256)
-    outputs = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    outputs = first_output(model.predict(prepare_images(images, image_shape), verbose=0, batch_size=256))
     return np.argmax(outputs, axis=-1)
+
+
+class SupervisedTrainer(Trainer):
+    """The built-in `supervised` trainer (its entry is in trainers.builtin)."""
+
+    options = SUPERVISED_OPTIONS
+
+    def fit(self, job: TrainingJob) -> dict:
+        """Train into `folder`; returns the final test metrics (also written to metrics.json)."""
+        model, config, folder = job.model, job.config, job.folder
+        prepared = prepare(model, config)
+        atomic_write(folder / "classes.json", json.dumps(prepared.splits.class_names) + "\n")
+        train, val, test = datasets(prepared, config)
+        if job.resume is None:
+            loop.start_weights(model, config)
+            compile_model(model, config, steps_per_epoch(len(prepared.splits.x_train), config["batch_size"]))
+        weights = class_weights(config["class_weight"], prepared.splits.y_train, int(model.outputs[0].shape[-1]))
+        loop.fit(model, train, val, job,
+                 class_weight=weights)
+        metrics = loop.finish(model, test, len(prepared.splits.x_test), folder)
+        predictions = predict_classes(model, prepared.splits.x_test, prepared.image_shape)
+        plots.confusion_matrix(prepared.splits.y_test, predictions, prepared.splits.class_names,
+                               folder / "confusion_matrix.png")
+        return metrics
+
+    def evaluate(self, model, config: dict) -> dict:
+        """Test metrics of a trained model (the `evaluate` command)."""
+        prepared = prepare(model, config)
+        _, _, test = datasets(prepared, config)
+        return loop.evaluate(model, test, len(prepared.splits.x_test))

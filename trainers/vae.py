@@ -19,20 +19,17 @@ from builder.errors import SpecError
 from . import loop, plots
 from .datasets import load_dataset
 from .optimization import make_optimizer
-from .pipeline import prepare_images
+from .pipeline import prepare_images, steps_per_epoch
 from .reconstruction import check_reproduces_input, datasets, save_reconstructions
+from .registries import RECONSTRUCTION_LOSSES
+from .trainer import Trainer, TrainingJob
+from .trainer_options import VAE_OPTIONS
 
 
 def reconstruction_error(kind: str, target, output):
     """Per-example sum over pixels, so it is on the scale of the KL term (a sum over latents)."""
     target, output = ops.cast(target, "float32"), ops.cast(output, "float32")
-    if kind == "mse":
-        error = ops.square(target - output)
-    elif kind == "mae":
-        error = ops.abs(target - output)
-    else:
-        clipped = ops.clip(output, 1e-7, 1.0 - 1e-7)
-        error = -(target * ops.log(clipped) + (1.0 - target) * ops.log(1.0 - clipped))
+    error = RECONSTRUCTION_LOSSES.get(kind).per_pixel(target, output)
     return ops.sum(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
 
 
@@ -117,42 +114,8 @@ def wrap(model, config: dict):
     if isinstance(model, VariationalTraining):
         return model
     check_network(model)
-    return VariationalTraining(model, loss=config.get("loss") or "binary_crossentropy",
+    return VariationalTraining(model, loss=config["loss"],
                                kl_weight=config["kl"]["weight"], name=f"{model.name}_training")
-
-
-def fit(model, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
-        extra_callbacks=()) -> dict:
-    trainer = wrap(model, config)
-    network = trainer.network
-    shape = tuple(network.inputs[0].shape[1:])
-    splits = load_dataset(config["data"])
-    train, val, test = datasets(splits, shape, config, targets=False)
-    if initial_epoch == 0:
-        loop.start_weights(network, config)
-        optimizer = make_optimizer(config["optimizer"], config["schedule"],
-                                   int(np.ceil(len(splits.x_train) / config["batch_size"])), config["epochs"])
-        trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
-    warm_up = KLWarmUp(config["kl"]["weight"], config["kl"]["warmup_epochs"])
-    loop.fit(trainer, train, val, config, folder, initial_epoch, history, verbose, extra_callbacks,
-             trainer_callbacks=[warm_up])
-    metrics = loop.finish(trainer, test, len(splits.x_test), folder, saved_model=network)
-    images = splits.x_test if len(splits.x_test) else splits.x_train
-    save_reconstructions(network, images, shape, folder / "reconstructions.png")
-    save_prior_samples(network, folder / "samples.png", seed=config["seed"])
-    labels = splits.y_test if len(splits.x_test) else splits.y_train
-    save_interpolation(network, images, labels, shape, folder / "interpolation.png")
-    return metrics
-
-
-def evaluate_model(model, config: dict) -> dict:
-    trainer = wrap(model, config)
-    if not trainer.compiled:
-        trainer.compile(optimizer="adam")
-    shape = tuple(trainer.network.inputs[0].shape[1:])
-    splits = load_dataset(config["data"])
-    _, _, test = datasets(splits, shape, config, targets=False)
-    return loop.evaluate(trainer, test, len(splits.x_test))
 
 
 def sample_prior(network, count: int, seed: int = 0) -> np.ndarray:
@@ -180,3 +143,40 @@ def save_interpolation(network, images, labels, shape, path: Path, steps: int = 
     path_z = (1.0 - weights) * mean[0] + weights * mean[1]
     decoded = np.asarray(network.get_layer("decoder").predict(path_z, verbose=0))
     plots.image_grid([[pair[0], *decoded, pair[1]]], path, title="latent interpolation between two test images")
+
+
+class VaeTrainer(Trainer):
+    """The built-in `vae` trainer (its entry is in trainers.builtin)."""
+
+    options = VAE_OPTIONS
+
+    def fit(self, job: TrainingJob) -> dict:
+        config, folder = job.config, job.folder
+        trainer = wrap(job.model, config)
+        network = trainer.network
+        shape = tuple(network.inputs[0].shape[1:])
+        splits = load_dataset(config["data"])
+        train, val, test = datasets(splits, shape, config, targets=False)
+        if job.resume is None:
+            loop.start_weights(network, config)
+            optimizer = make_optimizer(config["optimizer"], config["schedule"],
+                                       steps_per_epoch(len(splits.x_train), config["batch_size"]), config["epochs"])
+            trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
+        warm_up = KLWarmUp(config["kl"]["weight"], config["kl"]["warmup_epochs"])
+        loop.fit(trainer, train, val, job, trainer_callbacks=[warm_up])
+        metrics = loop.finish(trainer, test, len(splits.x_test), folder, saved_model=network)
+        images = splits.x_test if len(splits.x_test) else splits.x_train
+        save_reconstructions(network, images, shape, folder / "reconstructions.png")
+        save_prior_samples(network, folder / "samples.png", seed=config["seed"])
+        labels = splits.y_test if len(splits.x_test) else splits.y_train
+        save_interpolation(network, images, labels, shape, folder / "interpolation.png")
+        return metrics
+
+    def evaluate(self, model, config: dict) -> dict:
+        trainer = wrap(model, config)
+        if not trainer.compiled:
+            trainer.compile(optimizer="adam")
+        shape = tuple(trainer.network.inputs[0].shape[1:])
+        splits = load_dataset(config["data"])
+        _, _, test = datasets(splits, shape, config, targets=False)
+        return loop.evaluate(trainer, test, len(splits.x_test))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 
-from .model_graph import model_graph
+from ..building.layer_graph import model_graph
+from ..building.model_builder import elements
 
 # Layers whose output is a view of their input at inference: no new memory.
 VIEWS = {"Flatten", "Reshape", "Dropout", "SpatialDropout2D", "Identity", "Input"}
@@ -21,11 +22,6 @@ CONV_LIKE = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "Av
 
 def _shape(tensor) -> tuple:
     return tuple(tensor.shape[1:])
-
-
-def elements(shape) -> int:
-    """Values in a tensor of this shape (free dimensions, None, count as 1)."""
-    return math.prod(int(d) for d in shape if d is not None)
 
 
 def _pair(value, rank=2) -> tuple:

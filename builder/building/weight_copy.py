@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from .model_graph import LayerNode, model_graph
+from .layer_graph import LayerNode, model_graph
 
 COMMUTATIVE = {"Add", "Multiply", "Average", "Maximum"}
 

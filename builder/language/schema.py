@@ -1,7 +1,9 @@
-"""The spec's JSON Schema (draft 2020-12), generated from the layer registry, and validation.
+"""The spec's JSON Schema (draft 2020-12), generated from the layer and trainer registries, and
+validation.
 
-`builder/spec.schema.json` is the committed copy editors point at; a test regenerates it and
-fails on drift (`python -m builder schema -o builder/spec.schema.json` refreshes it).
+`builder/language/spec.schema.json` is the committed copy editors point at (with the built-in
+trainers); a test regenerates it and fails on drift
+(`python -m builder schema -o builder/language/spec.schema.json` refreshes it).
 """
 
 from __future__ import annotations
@@ -10,9 +12,17 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import SpecError, did_you_mean
-from .registry import CONSTRUCTS, REQUIRED, Arg, layer_types
-from .train_section import train_schema
+from ..errors import Location, SpecError, did_you_mean
+from .layer_registry import (
+    CONSTRUCTS,
+    LAYER_TYPES,
+    REQUIRED,
+    Arg,
+    missing_argument,
+    unknown_argument,
+    wrong_argument_value,
+)
+from .train_section import section_message, train_schemas, trainer_of
 from .yaml_loader import location_of
 
 SCHEMA_PATH = Path(__file__).with_name("spec.schema.json")
@@ -135,10 +145,11 @@ def _construct_schemas(merge_types: list[str]) -> dict:
 
 def generate_schema() -> dict:
     """The full spec schema, derived from the registered layer types."""
-    types = layer_types()
+    types = LAYER_TYPES
     merge_types = [name for name, entry in types.items() if entry.category == "merge"]
     args_defs = {f"args_{name}": _args_object(name, entry) for name, entry in types.items()}
     constructs = _construct_schemas(merge_types)
+    train, trainer_sections = train_schemas()
     node_properties = {
         "name": {"type": "string", "description": "name of this node; others refer to it in `from`"},
         "from": {"$ref": "#/$defs/references"},
@@ -216,7 +227,8 @@ def generate_schema() -> dict:
                 "required": ["layers"],
                 "additionalProperties": False,
             },
-            "train": train_schema(),
+            "train": train,
+            **trainer_sections,
             **{f"construct_{name}": schema for name, schema in constructs.items()},
             **args_defs,
         },
@@ -256,8 +268,6 @@ def validate_document(document, file: str) -> None:
 
 
 def _file_start(file):
-    from .errors import Location
-
     return Location(file, 1, 1)
 
 
@@ -297,22 +307,23 @@ def _extra_key(error):
 
 def _message(document, error) -> str:
     path = list(error.absolute_path)
-    types = layer_types()
+    if path and path[0] == "train":
+        return section_message(error, trainer_of(document.get("train")), path[1:])
+    types = LAYER_TYPES
     extra = _extra_key(error)
     if extra is not None:
         allowed = list(error.schema.get("properties", {}))
         owner = path[-1] if path else None
         if owner in types or owner in CONSTRUCTS:
-            return f"unknown argument '{extra}' for {owner}{did_you_mean(extra, allowed)}"
+            return unknown_argument(owner, extra, allowed)
         return f"unknown key '{extra}'{did_you_mean(extra, allowed)}"
     if len(path) >= 2 and path[-2] in types and isinstance(path[-1], str):
         arg = types[path[-2]].args.get(path[-1])
         if arg is not None:
-            return (f"wrong value for argument '{path[-1]}' of {path[-2]}: expected {arg.describe()}, "
-                    f"got {error.instance!r}")
+            return wrong_argument_value(path[-2], path[-1], arg, error.instance)
     if error.validator == "required" and path and path[-1] in types:
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
-        return f"{path[-1]} needs argument '{missing[0]}'"
+        return missing_argument(path[-1], missing[0])
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected

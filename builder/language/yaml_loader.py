@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import Location, SpecError
+from ..errors import Location, SpecError
 
 # Generous for any real network, small enough that an alias bomb ("billion laughs") is refused
 # in milliseconds instead of exhausting memory.

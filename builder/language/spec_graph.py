@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from .errors import Location, SpecError
+from ..errors import Location, SpecError
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import yaml
 
-SPECS = Path(__file__).resolve().parents[1] / "specs"
+from builder.language.zoo import zoo_dir
+
+SPECS = zoo_dir()
 STRANGE_VALUES = [0, -1, 1, 3, 2.5, 10**12, "", "x", "$nope", "${1 / 0}", "${width * }", None, True, [], {}, [1, "a"],
                   {"relu": None}, "relu", "input", "dense1", "${2 ** 300}", "-5", [[[]]], 1e308]
 
 
 def zoo_documents() -> dict:
     """Each zoo spec as plain data, with its small test input made the default (cheap builds)."""
-    from builder.yaml_loader import load_yaml_file
+    from builder.language.yaml_loader import load_yaml_file
 
     documents = {}
     for path in sorted(SPECS.glob("*.yaml")):

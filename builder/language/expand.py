@@ -12,11 +12,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Location, SpecError, did_you_mean
+from ..errors import Location, SpecError, did_you_mean
 from .expressions import ExpressionError, substitute
-from .graph import Graph, Guard, Node, Ref
-from .registry import CONSTRUCTS, RESERVED_NODE_KEYS, layer_types
+from .layer_registry import (
+    CONSTRUCTS,
+    LAYER_TYPES,
+    RESERVED_NODE_KEYS,
+    missing_argument,
+    unknown_argument,
+    wrong_argument_value,
+)
+from .spec_graph import Graph, Guard, Node, Ref
 from .yaml_loader import LocatedDict, LocatedList, location_of
+from .zoo import find_library, zoo_dir
 
 # Generous for ResNet-152-sized graphs (~500 nodes); small enough to refuse a runaway `repeat`.
 MAX_NODES = 20_000
@@ -100,7 +108,7 @@ class _Expander:
         self.params = params
         self.models = models or {}
         self.max_nodes = max_nodes
-        self.types = layer_types()
+        self.types = LAYER_TYPES
         self.graph: Graph | None = None
         self.block_stack: list[str] = []
         self.pending: list[tuple[Node, int, _Pending]] = []
@@ -262,14 +270,12 @@ class _Expander:
             arg = entry.args.get(arg_name)
             where = location_of(args, arg_name) or location
             if arg is None:
-                raise SpecError(f"unknown argument '{arg_name}' for {type_name}"
-                                f"{did_you_mean(arg_name, entry.args)}", where, path)
+                raise SpecError(unknown_argument(type_name, arg_name, entry.args), where, path)
             if not arg.check(value):
-                raise SpecError(f"wrong value for argument '{arg_name}' of {type_name}: expected "
-                                f"{arg.describe()}, got {value!r}", where, path)
+                raise SpecError(wrong_argument_value(type_name, arg_name, arg, value), where, path)
         missing = [name for name, arg in entry.args.items() if arg.required and name not in resolved]
         if missing:
-            raise SpecError(f"{type_name} needs argument '{missing[0]}'", location, path)
+            raise SpecError(missing_argument(type_name, missing[0]), location, path)
         if entry.inputs == "one" and len(inputs) != 1:
             raise SpecError(f"{type_name} takes one input; got {len(inputs)} in `from`", node_location, path)
         if entry.inputs == "many" and len(inputs) < 2:
@@ -486,12 +492,14 @@ def load_blocks(document: LocatedDict, file: str, load_library, seen=None) -> di
     includes = document.get("include") or []
     for i, relative in enumerate(includes):
         location = location_of(includes, i)
-        target = (Path(file).parent / relative).resolve()
+        target = find_library(file, relative)
         if str(target) in seen:
             raise SpecError(f"'{relative}' is already being included (an include cycle)", location,
                             f"include[{i}]")
         if not target.is_file():
-            raise SpecError(f"included file '{relative}' not found (looked at {target})", location,
+            raise SpecError(f"included file '{relative}' not found (looked at {target} and in the zoo's "
+                            f"blocks: {', '.join(sorted(p.name for p in (zoo_dir() / 'blocks').glob('*.yaml')))})",
+                            location,
                             f"include[{i}]")
         library = load_library(target)
         for key in library:
@@ -502,7 +510,7 @@ def load_blocks(document: LocatedDict, file: str, load_library, seen=None) -> di
             _add_block(blocks, name, block)
     for name, body in (document.get("blocks") or {}).items():
         location = location_of(document["blocks"], name)
-        if name in layer_types() or name in CONSTRUCTS or name in RESERVED_NODE_KEYS:
+        if name in LAYER_TYPES or name in CONSTRUCTS or name in RESERVED_NODE_KEYS:
             raise SpecError(f"block name '{name}' is already a layer type or keyword; rename the block",
                             location, f"blocks.{name}")
         params = body.get("params") or {}
@@ -526,7 +534,7 @@ def expand_document(document: LocatedDict, file: str, params: dict, blocks: dict
                 raise SpecError(f"with `models`, put `{key}` inside each model", location_of(document, key), key)
         graphs: dict[str, Graph] = {}
         for name, body in document["models"].items():
-            if name in layer_types() or name in blocks or name in CONSTRUCTS:
+            if name in LAYER_TYPES or name in blocks or name in CONSTRUCTS:
                 raise SpecError(f"model name '{name}' is already a layer type or block",
                                 location_of(document["models"], name), f"models.{name}")
             expander = _Expander(document, file, blocks, params, graphs, max_nodes)

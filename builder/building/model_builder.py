@@ -1,14 +1,15 @@
-"""Compilation: walk each graph once, create layers from the registry, return keras.Models."""
+"""From expanded graphs to Keras: walk each graph once, create layers from the layer-type
+registry, call them on KerasTensors, and return Functional `keras.Model`s."""
 
 from __future__ import annotations
 
+import math
 import re
 
-from .analysis import elements
-from .errors import SpecError
-from .expand import PROJECTION, SUBMODEL
-from .graph import Graph, Node, Ref
-from .registry import layer_types
+from ..errors import SpecError
+from ..language.expand import PROJECTION, SUBMODEL
+from ..language.layer_registry import LAYER_TYPES
+from ..language.spec_graph import Graph, Node, Ref
 
 SAME_SHAPE_MERGES = ("add", "subtract", "multiply", "average", "maximum")
 
@@ -25,26 +26,25 @@ def build_models(spec, max_params: int = MAX_PARAMS) -> dict:
     any other gets its weights initialized as usual.
     """
     import keras
-    from keras.src.backend.common import global_state, variables
 
     import layers  # noqa: F401  (registers our custom layers as Keras serializables)
 
-    # Keras queues variables created in a StatelessScope for later initialization; the queue is
-    # swapped so that exactly this build's variables are initialized (or, when refused, dropped).
-    queue = "uninitialized_variables"
-    others = list(global_state.get_global_attribute(queue, []) or [])
-    global_state.set_global_attribute(queue, [])
+    from .keras_internals import initialize_deferred_variables, own_deferred_variables
+
     sizes: dict = {}
-    try:
+    with own_deferred_variables():
         with keras.StatelessScope(initialize_variables=False):
             models: dict = {}
             for name, graph in spec.graphs.items():
-                models[name] = compile_graph(graph, models, sizes)
+                models[name] = build_graph(graph, models, sizes)
         _check_parameter_budget(sizes, max_params)
-        variables.initialize_all_variables()
-    finally:
-        global_state.set_global_attribute(queue, others)
+        initialize_deferred_variables()
     return models
+
+
+def elements(shape) -> int:
+    """Values in a tensor of this shape (free dimensions, None, count as 1)."""
+    return math.prod(int(d) for d in shape if d is not None)
 
 
 def _check_parameter_budget(sizes: dict, max_params: int) -> None:
@@ -57,7 +57,7 @@ def _check_parameter_budget(sizes: dict, max_params: int) -> None:
             node.location, node.path)
 
 
-def compile_graph(graph: Graph, models: dict, sizes: dict):
+def build_graph(graph: Graph, models: dict, sizes: dict):
     """One graph as a Functional model; records each layer's weight count in `sizes`."""
     import keras
 
@@ -118,7 +118,7 @@ def _call(node: Node, inputs: list, models: dict, sizes: dict):
         _check_merge(node, inputs)
     layer = _make_layer(node, inputs, models)
     many = node.type == SUBMODEL and len(inputs) > 1 or (
-        node.type in layer_types() and layer_types()[node.type].inputs == "many")
+        node.type in LAYER_TYPES and LAYER_TYPES[node.type].inputs == "many")
     try:
         output = layer(inputs if many else inputs[0])
     except SpecError:
@@ -146,7 +146,7 @@ def _make_layer(node: Node, inputs: list, models: dict):
         return models[node.args["model"]]
     if node.type == PROJECTION:
         return _projection(node, inputs)
-    entry = layer_types()[node.type]
+    entry = LAYER_TYPES[node.type]
     try:
         return entry.factory(**entry.keras_kwargs(node.args), name=node.name)
     except Exception as exc:  # a factory may reject an argument combination

@@ -6,7 +6,7 @@ defaults are Keras's own, so a spec reads like the Keras code it replaces.
 
 from __future__ import annotations
 
-from .registry import REQUIRED, Arg, register_layer
+from .layer_registry import REQUIRED, Arg, register_layer
 
 ACTIVATIONS = (
     "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "swish", "silu",

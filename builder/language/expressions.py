@@ -76,7 +76,7 @@ def substitute(value, scope: dict):
 def _lookup(name: str, scope: dict):
     if name not in scope:
         known = ", ".join(sorted(scope)) or "none"
-        from .errors import did_you_mean
+        from ..errors import did_you_mean
 
         raise ExpressionError(f"unknown name '{name}'{did_you_mean(name, scope)} (known: {known})")
     return scope[name]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from .analysis import analyze
+from .model_figures import analyze
 
 
 def _count(weights) -> int:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SpecError
+from ..errors import SpecError
 
 
 def compare(spec_path, backends: list[str], overrides: dict | None = None, batch_size: int = 8,
             steps: int = 10, tolerance: float = 1e-4) -> dict:
-    from .spec import load_spec
+    from ..language.spec import load_spec
 
     spec = load_spec(spec_path, overrides)  # errors surface here, before any subprocess
     with tempfile.TemporaryDirectory(prefix="blueprint-compare-") as scratch:
@@ -43,7 +43,7 @@ def compare(spec_path, backends: list[str], overrides: dict | None = None, batch
 
 def _run_worker(job: dict) -> dict:
     env = {**os.environ, "KERAS_BACKEND": job["backend"], "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.run([sys.executable, "-m", "builder.compare_worker", json.dumps(job)],
+    process = subprocess.run([sys.executable, "-m", "builder.tools.compare_worker", json.dumps(job)],
                              capture_output=True, text=True, env=env)
     lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
     if process.returncode != 0 or not lines:

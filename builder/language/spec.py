@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Location, SpecError
+from ..errors import Location, SpecError, did_you_mean
 from .expand import MAX_NODES, _deep_substitute, expand_document, load_blocks, resolve_params
 from .expressions import ExpressionError
 from .schema import validate_document
 from .yaml_loader import LocatedDict, load_yaml_file, location_of
+from .zoo import find_spec_file, zoo_names
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,16 @@ def _load_library(path: Path) -> LocatedDict:
 
 
 def load_spec(path: str | Path, overrides: dict | None = None, max_nodes: int = MAX_NODES) -> Spec:
-    """Load, validate and expand a spec file; raise `SpecError` naming the spec line on failure.
+    """Load, validate and expand a spec file (or the zoo spec of that name, when no such file
+    exists); raise `SpecError` naming the spec line on failure.
 
     `overrides` maps param names to values (what `--set name=value` gives on the command line).
     """
+    path = find_spec_file(path)
     file = str(path)
+    if not path.is_file() and not path.suffix and path.parent == Path("."):
+        raise SpecError(f"no such file, and no zoo spec of that name{did_you_mean(path.name, zoo_names())} "
+                        f"(zoo: {', '.join(zoo_names())})", Location(file, 1, 1))
     document = load_yaml_file(path)
     validate_document(document, file)
     params = resolve_params(document, overrides, file)

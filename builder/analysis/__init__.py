@@ -1,0 +1,1 @@
+"""What a built model costs: per-layer shapes, parameters, MACs, activation memory, receptive fields."""

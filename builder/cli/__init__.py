@@ -1,0 +1,7 @@
+"""The command line, `python -m builder ...`, and the registry plugins add commands to."""
+
+from .command_registry import COMMANDS, Command, UsageError, common_options, parse_overrides, register_command
+from .main import main, make_parser, set_backend
+
+__all__ = ["COMMANDS", "Command", "UsageError", "common_options", "main", "make_parser", "parse_overrides",
+           "register_command", "set_backend"]

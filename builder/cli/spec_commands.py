@@ -1,0 +1,180 @@
+"""The commands over specs: validate, summary, build, schema, compare, plot.
+
+Keras is imported only by the commands that build, so `validate` and `--help` never load
+TensorFlow or JAX.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import SpecError
+from .command_registry import BACKENDS, Command, UsageError, common_options, parse_overrides, register_command
+
+
+def _spec_argument(parser) -> None:
+    parser.add_argument("spec", metavar="SPEC", help="a spec file, or the name of a zoo spec (e.g. resnet50)")
+
+
+def _validate_arguments(parser) -> None:
+    parser.add_argument("specs", nargs="+", metavar="SPEC")
+    common_options(parser)
+
+
+def cmd_validate(args) -> int:
+    from .. import load_spec
+
+    overrides = parse_overrides(args.overrides)
+    failures = 0
+    for path in args.specs:
+        try:
+            spec = load_spec(path, overrides)
+        except SpecError as exc:
+            print(str(exc), file=sys.stderr)
+            failures += 1
+            continue
+        nodes = sum(len(graph.nodes) for graph in spec.graphs.values())
+        models = ", ".join(spec.graphs)
+        print(f"{path}: ok ({nodes} nodes; model{'s' if len(spec.graphs) > 1 else ''} {models})")
+    return 1 if failures else 0
+
+
+def _summary_arguments(parser) -> None:
+    _spec_argument(parser)
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--model", help="in a multi-model spec, only this model")
+    common_options(parser)
+
+
+def cmd_summary(args) -> int:
+    from .. import build_models, load_spec
+    from ..analysis.summary import format_table, summarize
+
+    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    if args.model:
+        spec.check_model(args.model)  # before the (slow) build
+    models = build_models(spec)
+    names = [args.model] if args.model else list(models)
+    reports = [summarize(models[name], spec) for name in names]
+    if args.format == "json":
+        print(json.dumps(reports[0] if len(reports) == 1 else {"models": reports}, indent=2))
+    else:
+        print("\n\n".join(format_table(report) for report in reports))
+    return 0
+
+
+def _build_arguments(parser) -> None:
+    _spec_argument(parser)
+    parser.add_argument("-o", "--output", required=True, help="path of the .keras file to write")
+    parser.add_argument("--model", help="in a multi-model spec, which model to save")
+    common_options(parser)
+
+
+def cmd_build(args) -> int:
+    from .. import build_model, load_spec
+
+    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    output = args.output if args.output.endswith(".keras") else args.output + ".keras"
+    model = build_model(spec, model=args.model)
+    model.save(output)
+    print(f"saved {model.name} ({model.count_params():,} params) to {output}")
+    return 0
+
+
+def _schema_arguments(parser) -> None:
+    parser.add_argument("-o", "--output", help="write to this file instead of printing")
+    common_options(parser, overrides=False)
+
+
+def cmd_schema(args) -> int:
+    from ..language.schema import schema_json
+
+    text = schema_json()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _compare_arguments(parser) -> None:
+    _spec_argument(parser)
+    parser.add_argument("--backends", default="tensorflow,jax",
+                        help="comma-separated, first is the reference (default: tensorflow,jax)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps after the first (default 10)")
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="max abs output difference (default 1e-4)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    common_options(parser)
+
+
+def cmd_compare(args) -> int:
+    import importlib.util
+
+    from ..tools.compare import compare, format_report
+
+    backends = [name.strip() for name in args.backends.split(",") if name.strip()]
+    unknown = [name for name in backends if name not in BACKENDS]
+    if unknown or not backends:
+        raise UsageError(f"--backends takes names from {', '.join(BACKENDS)}; got '{args.backends}'")
+    missing = [name for name in backends if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"backend not installed: {', '.join(missing)} (pip install {' '.join(missing)})")
+    report = compare(args.spec, backends, parse_overrides(args.overrides), args.batch_size, args.steps,
+                     args.tolerance)
+    print(json.dumps(report, indent=2) if args.format == "json" else format_report(report))
+    return 0
+
+
+def _plot_arguments(parser) -> None:
+    _spec_argument(parser)
+    parser.add_argument("-o", "--output", required=True, help="image file to write (.png, .svg, .pdf)")
+    parser.add_argument("--model", help="in a multi-model spec, which model to draw")
+    common_options(parser)
+
+
+def cmd_plot(args) -> int:
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pydot") is None or shutil.which("dot") is None:
+        print("plot needs pydot and Graphviz: `pip install pydot` and Graphviz's `dot` "
+              "(e.g. `apt-get install graphviz`); `summary` prints the same structure as text", file=sys.stderr)
+        return 1
+    from .. import build_model, load_spec
+
+    spec = load_spec(args.spec, parse_overrides(args.overrides))
+    import keras
+
+    model = build_model(spec, model=args.model)
+    keras.utils.plot_model(model, to_file=args.output, show_shapes=True, show_layer_names=True,
+                           show_layer_activations=True)
+    print(f"drew {model.name} to {args.output}")
+    return 0
+
+
+for _command in (
+    Command("validate", "check specs without building (no TF/JAX import)",
+            "Check spec files: YAML, schema, params, blocks, references, cycles, and the train: section "
+            "against its trainer. Exit 0 if all are valid, 1 if not.", _validate_arguments, cmd_validate, 10),
+    Command("summary", "build and list layers, shapes and parameter counts",
+            "Build the spec and print every layer's output shape and parameter count, with trainable / "
+            "non-trainable / total.", _summary_arguments, cmd_summary, 20),
+    Command("build", "build and save as a .keras file",
+            "Build the spec's main model (or --model) and save it; load it back with keras.saving.load_model "
+            "after `import layers`.", _build_arguments, cmd_build, 30),
+    Command("compare", "run one spec on several backends side by side",
+            "Each backend in its own process, with identical weights (saved once, loaded by each) and identical "
+            "inputs: parameters, build time, first (compiling) train step, median train and inference steps, "
+            "images/s, peak memory, and output differences against the first backend. Multi-model specs are "
+            "compared model by model.", _compare_arguments, cmd_compare, 70),
+    Command("plot", "draw the architecture to an image file",
+            "Draw the model with keras.utils.plot_model (needs pydot and graphviz).", _plot_arguments, cmd_plot, 80),
+    Command("schema", "print the spec JSON Schema (or write it with -o)",
+            "The JSON Schema of spec files, generated from the layer and trainer registries.",
+            _schema_arguments, cmd_schema, 90),
+):
+    register_command(_command)

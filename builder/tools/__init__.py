@@ -1,0 +1,1 @@
+"""Tools over specs: `compare` across backends, and spec mutations for fuzzing."""

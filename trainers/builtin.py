@@ -1,0 +1,202 @@
+"""The built-in entries of every training registry: trainers, datasets, optimizers, schedules,
+augmentations, reconstruction losses, metrics and adversarial losses. Each implementation's
+module is imported when an entry is first used (the accessors below), so registering them
+imports no backend."""
+
+from __future__ import annotations
+
+from builder.language.train_section import TRAINERS
+
+from .registries import (
+    ADVERSARIAL_LOSSES,
+    AUGMENTATIONS,
+    DATASETS,
+    METRICS,
+    OPTIMIZERS,
+    RECONSTRUCTION_LOSSES,
+    SCHEDULES,
+    AdversarialLossEntry,
+    AugmentationEntry,
+    DatasetEntry,
+    LossEntry,
+    OptionEntry,
+)
+from .settings import FIT_SETTINGS, FRACTION, NON_NEGATIVE, POSITIVE, TrainerEntry
+from .trainer_options import (
+    ADVERSARIAL_OPTIONS,
+    ADVERSARIAL_SETTINGS,
+    RECONSTRUCTION_OPTIONS,
+    SUPERVISED_OPTIONS,
+    VAE_OPTIONS,
+)
+
+
+# Accessors: each imports one implementation module when an entry is first used.
+def _datasets():
+    from . import datasets
+    return datasets
+
+
+def _optimization():
+    from . import optimization
+    return optimization
+
+
+def _augmentation():
+    from . import augmentation
+    return augmentation
+
+
+def _losses():
+    from . import losses
+    return losses
+
+
+def _adversarial_losses():
+    from . import adversarial_losses
+    return adversarial_losses
+
+
+def _keras_optimizers():
+    import keras
+    return keras.optimizers
+
+
+# -- datasets -------------------------------------------------------------------------------------
+def _keras_dataset(name: str):
+    return lambda config: _datasets().load_keras_dataset(name, config)
+
+
+for _name, _entry in {
+    "digits": DatasetEntry(lambda config: _datasets().load_digits(config),
+                           "scikit-learn's 1,797 real 8x8 handwritten digits (shipped, offline)"),
+    "shapes": DatasetEntry(lambda config: _datasets().load_shapes(config),
+                           "generated circles, squares and triangles with per-pixel masks"),
+    "image_folder": DatasetEntry(lambda config: _datasets().load_image_folder(config),
+                                 "class sub-folders of images (or plain images, unlabelled)", path="folder"),
+    "mask_folder": DatasetEntry(lambda config: _datasets().load_mask_folder(config),
+                                "images/ and masks/ of the same file names", path="folder"),
+    "npz": DatasetEntry(lambda config: _datasets().load_npz(config),
+                        "arrays x, y (or x_train, y_train, x_test, y_test) in a .npz file", path="file"),
+    **{f"keras:{name}": DatasetEntry(_keras_dataset(name), f"keras.datasets.{name} (Keras's cache, else downloaded)")
+       for name in ("mnist", "fashion_mnist", "cifar10", "cifar100")},
+}.items():
+    DATASETS.register(_name, _entry)
+
+# -- optimizers: make(learning_rate=schedule, **settings) -----------------------------------------
+_OPTIMIZER = {"learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "clipnorm": POSITIVE}
+_ADAM = {**_OPTIMIZER, "beta_1": FRACTION, "beta_2": FRACTION}
+for _name, _entry in {
+    "adam": OptionEntry(lambda **kw: _keras_optimizers().Adam(**kw), "keras.optimizers.Adam", _ADAM),
+    "adamw": OptionEntry(lambda **kw: _keras_optimizers().AdamW(**kw), "keras.optimizers.AdamW", _ADAM),
+    "sgd": OptionEntry(lambda **kw: _keras_optimizers().SGD(**kw), "keras.optimizers.SGD",
+                       {**_OPTIMIZER, "momentum": NON_NEGATIVE, "nesterov": {"type": "boolean"}}),
+    "rmsprop": OptionEntry(lambda **kw: _keras_optimizers().RMSprop(**kw), "keras.optimizers.RMSprop",
+                           {**_OPTIMIZER, "momentum": NON_NEGATIVE, "rho": FRACTION}),
+}.items():
+    OPTIMIZERS.register(_name, _entry)
+
+# -- learning-rate schedules: make(learning_rate, steps_per_epoch, epochs, settings) ----------------
+_WARMUP = {"warmup_epochs": NON_NEGATIVE}
+for _name, _entry in {
+    "constant": OptionEntry(lambda *a: _optimization().constant_schedule(*a), "the learning rate throughout",
+                            _WARMUP),
+    "cosine": OptionEntry(lambda *a: _optimization().cosine_schedule(*a), "cosine decay to final_fraction of the "
+                          "rate", {**_WARMUP, "final_fraction": NON_NEGATIVE}),
+    "step": OptionEntry(lambda *a: _optimization().step_schedule(*a), "multiply by factor every every_epochs epochs",
+                        {**_WARMUP, "every_epochs": {"type": "integer", "minimum": 1}, "factor": POSITIVE}),
+    "exponential": OptionEntry(lambda *a: _optimization().exponential_schedule(*a), "multiply by factor_per_epoch "
+                               "each epoch", {**_WARMUP, "factor_per_epoch": POSITIVE}),
+}.items():
+    SCHEDULES.register(_name, _entry)
+
+# -- augmentations: layers(keras, settings, seed, image_shape) -------------------------------------
+_FACTOR = {"factor": POSITIVE}
+for _name, _entry in {
+    "flip": AugmentationEntry(lambda *a: _augmentation().flip(*a), "random mirror images",
+                              {"mode": {"enum": ["horizontal", "vertical", "horizontal_and_vertical"]}}, "exactly"),
+    "crop": AugmentationEntry(lambda *a: _augmentation().crop(*a), "pad, then cut a random window of the original "
+                              "size", {"padding": {"type": "integer", "minimum": 1}}),
+    "rotation": AugmentationEntry(lambda *a: _augmentation().rotation(*a), "random rotation by up to factor of a "
+                                  "full turn", _FACTOR),
+    "translation": AugmentationEntry(lambda *a: _augmentation().translation(*a), "random shift by up to factor of "
+                                     "the size", _FACTOR),
+    "zoom": AugmentationEntry(lambda *a: _augmentation().zoom(*a), "random zoom by up to factor", _FACTOR),
+    "brightness": AugmentationEntry(lambda *a: _augmentation().brightness(*a), "random brightness change", _FACTOR,
+                                    "no"),
+    "contrast": AugmentationEntry(lambda *a: _augmentation().contrast(*a), "random contrast change", _FACTOR, "no"),
+    "color_shift": AugmentationEntry(lambda *a: _augmentation().color_shift(*a), "AlexNet-style random hue and "
+                                     "saturation change (RGB only)", _FACTOR, "no"),
+}.items():
+    AUGMENTATIONS.register(_name, _entry)
+
+# -- reconstruction losses and classification metrics ----------------------------------------------
+for _name, _entry in {
+    "mse": LossEntry(lambda: _losses().mse_loss(), lambda *a: _losses().mse_per_pixel(*a), "mean squared error"),
+    "mae": LossEntry(lambda: _losses().mae_loss(), lambda *a: _losses().mae_per_pixel(*a), "mean absolute error"),
+    "binary_crossentropy": LossEntry(lambda: _losses().binary_crossentropy_loss(),
+                                     lambda *a: _losses().binary_crossentropy_per_pixel(*a),
+                                     "per-pixel binary cross-entropy (pixels in [0, 1])"),
+}.items():
+    RECONSTRUCTION_LOSSES.register(_name, _entry)
+METRICS.register("accuracy", OptionEntry(lambda: _losses().accuracy_metric(), "top-1 accuracy"))
+METRICS.register("top5_accuracy", OptionEntry(lambda: _losses().top5_accuracy_metric(), "top-5 accuracy"))
+
+# -- adversarial losses, on the discriminator's logits (scores for hinge and WGAN-GP) -------------
+for _name, _entry in {
+    "minimax": AdversarialLossEntry(lambda *a: _adversarial_losses().sigmoid_discriminator(*a),
+                                    lambda *a: _adversarial_losses().minimax_generator(*a),
+                                    "the original game: G minimises log(1 - D(G(z))) (saturates when D wins)", True),
+    "non_saturating": AdversarialLossEntry(lambda *a: _adversarial_losses().sigmoid_discriminator(*a),
+                                           lambda *a: _adversarial_losses().non_saturating_generator(*a),
+                                           "G maximises log D(G(z)) instead (the seeds' fix)", True),
+    "hinge": AdversarialLossEntry(lambda *a: _adversarial_losses().hinge_discriminator(*a),
+                                  lambda *a: _adversarial_losses().critic_generator(*a), "hinge loss on raw scores"),
+    "wgan_gp": AdversarialLossEntry(lambda *a: _adversarial_losses().wasserstein_discriminator(*a),
+                                    lambda *a: _adversarial_losses().critic_generator(*a),
+                                    "Wasserstein critic with a gradient penalty"),
+}.items():
+    ADVERSARIAL_LOSSES.register(_name, _entry)
+
+
+# -- trainers: `load()` returns the Trainer class ----------------------------------------------------
+def _trainer_class_supervised():
+    from .supervised import SupervisedTrainer
+    return SupervisedTrainer
+
+
+def _trainer_class_reconstruction():
+    from .reconstruction import ReconstructionTrainer
+    return ReconstructionTrainer
+
+
+def _trainer_class_segmentation():
+    from .segmentation import SegmentationTrainer
+    return SegmentationTrainer
+
+
+def _trainer_class_vae():
+    from .vae import VaeTrainer
+    return VaeTrainer
+
+
+def _trainer_class_adversarial():
+    from .adversarial import AdversarialTrainer
+    return AdversarialTrainer
+
+
+for _entry in (
+    TrainerEntry("supervised", "images and class labels; cross-entropy, accuracy",
+                 _trainer_class_supervised, FIT_SETTINGS, SUPERVISED_OPTIONS),
+    TrainerEntry("reconstruction", "the model learns to output its input (autoencoders); no labels needed",
+                 _trainer_class_reconstruction, FIT_SETTINGS,
+                 RECONSTRUCTION_OPTIONS),
+    TrainerEntry("segmentation", "one class per pixel: sparse cross-entropy, pixel accuracy, mean IoU",
+                 _trainer_class_segmentation, FIT_SETTINGS),
+    TrainerEntry("vae", "variational autoencoder: reconstruction + KL divergence, logged separately",
+                 _trainer_class_vae, FIT_SETTINGS, VAE_OPTIONS),
+    TrainerEntry("adversarial", "a generator and a discriminator (GAN), each with its own optimizer",
+                 _trainer_class_adversarial, ADVERSARIAL_SETTINGS,
+                 ADVERSARIAL_OPTIONS),
+):
+    TRAINERS.register(_entry.name, _entry)

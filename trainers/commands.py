@@ -1,0 +1,141 @@
+"""The training commands of the CLI: train, evaluate, predict. Registered into
+`builder.cli`'s command registry when the `trainers` plugin loads; Keras is imported only
+when one of them runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from builder.cli import Command, UsageError, common_options, parse_overrides, register_command
+
+from .errors import DataError
+from .registries import DATASETS
+
+
+def data_forms() -> str:
+    """The `--data` forms, from the dataset registry."""
+    forms = [f"{name}:{entry.path.upper()}" if entry.path else name for name, entry in DATASETS.items()]
+    return " | ".join(forms + ["a folder", "a .npz file"])
+
+
+def parse_data(text: str) -> dict:
+    """`--data` forms: a dataset name, `NAME:PATH` for a dataset that reads a folder or file,
+    or a bare path (a folder: image_folder; a .npz file: npz)."""
+    if text in DATASETS and not DATASETS[text].path:
+        return {"dataset": text}
+    name, sep, rest = text.partition(":")
+    if sep and name in DATASETS and DATASETS[name].path:
+        return {"dataset": name, "path": rest}
+    path = Path(text)
+    if path.suffix == ".npz":
+        return {"dataset": "npz", "path": text}
+    if path.is_dir():
+        return {"dataset": "image_folder", "path": text}
+    raise UsageError(f"--data {text}: expected one of {data_forms()}")
+
+
+def _train_arguments(parser) -> None:
+    parser.add_argument("spec", metavar="SPEC", nargs="?",
+                        help="a spec file or zoo spec name (omit with --resume)")
+    parser.add_argument("--epochs", type=int, help="number of epochs")
+    parser.add_argument("--batch-size", type=int, help="batch size")
+    parser.add_argument("--data", help=data_forms())
+    parser.add_argument("--train", dest="train_overrides", action="append", metavar="KEY=VALUE",
+                        help="override a train field, e.g. --train optimizer.sgd.momentum=0.9")
+    parser.add_argument("--out", default="runs", help="parent of the run folder (default: runs)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+                        help="compute in 16 bits with float32 weights")
+    parser.add_argument("--jit-compile", choices=("auto", "true", "false"), help="XLA-compile the train step")
+    parser.add_argument("--steps-per-execution", type=int, help="batches per call into the backend")
+    common_options(parser)
+
+
+def _train_overrides(args) -> dict:
+    overrides = parse_overrides(args.train_overrides, "--train")
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size,
+             "data": parse_data(args.data) if args.data else None,
+             "performance.mixed_precision": args.mixed_precision,
+             "performance.jit_compile": {"true": True, "false": False}.get(args.jit_compile, args.jit_compile),
+             "performance.steps_per_execution": args.steps_per_execution}
+    overrides.update({key: value for key, value in flags.items() if value is not None})
+    return overrides
+
+
+def cmd_train(args) -> int:
+    if not args.spec and not args.resume:
+        raise UsageError("train needs a SPEC (or --resume RUN_DIR)")
+    overrides = _train_overrides(args)
+    if args.resume and (args.spec or args.overrides or overrides):
+        raise UsageError("--resume continues a run exactly as it was planned; give no other settings")
+    from .training_run import run_training
+
+    folder, metrics = run_training(args.spec, parse_overrides(args.overrides), overrides, args.out,
+                                   args.resume, verbose=0 if args.quiet else 1)
+    summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key != "test_examples")
+    print(f"done: {summary} ({metrics.get('test_examples', 0)} test images); run folder: {folder}")
+    return 0
+
+
+def _evaluate_arguments(parser) -> None:
+    parser.add_argument("run", metavar="RUN_DIR")
+    parser.add_argument("--data", help=f"evaluate on this data instead ({data_forms()})")
+    common_options(parser, overrides=False)
+
+
+def cmd_evaluate(args) -> int:
+    from .run_folder import read_run_record
+    from .training_run import evaluate_run
+
+    config = dict(read_run_record(args.run)["train"])
+    if args.data:
+        config["data"] = parse_data(args.data)
+    print(json.dumps(evaluate_run(args.run, config), indent=2))
+    return 0
+
+
+def _predict_arguments(parser) -> None:
+    parser.add_argument("run", metavar="RUN_DIR")
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    common_options(parser, overrides=False)
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from .loop import load_trained_model
+    from .pipeline import first_output, model_image_shape, prepare_images, read_image
+    from .run_folder import read_run_record
+
+    trainer = read_run_record(args.run)["train"]["trainer"]
+    if trainer != "supervised":
+        raise DataError(f"predict lists the top classes of a classifier's run; {args.run} was trained by the "
+                        f"{trainer} trainer (its pictures and model.keras are in the run folder)")
+    model = load_trained_model(args.run)
+    classes_file = Path(args.run) / "classes.json"
+    names = json.loads(classes_file.read_text()) if classes_file.is_file() else None
+    shape = model_image_shape(model)
+    batch = np.concatenate([prepare_images(read_image(path, shape[-1])[None], shape) for path in args.images])
+    outputs = first_output(model.predict(batch, verbose=0))
+    for path, probabilities in zip(args.images, outputs):
+        best = np.argsort(probabilities)[::-1][:args.top]
+        label = lambda i: names[i] if names and i < len(names) else str(i)  # noqa: E731
+        print(f"{path}: " + ", ".join(f"{label(i)} {probabilities[i]:.3f}" for i in best))
+    return 0
+
+
+for _command in (
+    Command("train", "train a spec (default: its `train:` section) into a run folder",
+            "Train with the trainer named in the spec's `train:` section. Every train field can be overridden: "
+            "--epochs, --batch-size, --data, or any field with --train key.path=value.",
+            _train_arguments, cmd_train, 40),
+    Command("evaluate", "test metrics of a trained run",
+            "Evaluate a run folder's model on the test split of its data (or of --data).",
+            _evaluate_arguments, cmd_evaluate, 50),
+    Command("predict", "classify image files with a trained run",
+            "Print the top classes of each image with a run folder's model.", _predict_arguments, cmd_predict, 60),
+):
+    register_command(_command)

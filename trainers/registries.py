@@ -1,0 +1,78 @@
+"""The extension points of training, one `builder.Registry` each: datasets, optimizers,
+learning-rate schedules, augmentations, reconstruction losses, classification metrics and
+adversarial losses (trainers themselves live in `builder.language.train_section.TRAINERS`, which
+`validate` reads).
+
+Entries are plain data plus callables that import Keras only when they run, so the `train:`
+schema is generated from these registries without loading a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from builder import Registry
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """`load(data_config) -> Splits`. `path` is "folder" or "file" when the dataset reads one
+    (`data: {path: ...}`, `--data NAME:PATH`), else None."""
+
+    load: Callable[[dict], Any]
+    description: str
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class OptionEntry:
+    """A named choice with settings: `settings` maps each setting to its JSON Schema, and
+    `make(**arguments)` builds the Keras object (its arguments depend on the extension point)."""
+
+    make: Callable[..., Any]
+    description: str
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AugmentationEntry:
+    """`layers(keras, settings, seed, image_shape) -> [keras layers]`. `moves_pixels` is "no"
+    (photometric), "exactly" (a flip: labels per pixel move with the image) or "interpolating"."""
+
+    layers: Callable[..., list]
+    description: str
+    settings: dict = field(default_factory=dict)
+    moves_pixels: str = "interpolating"
+
+
+@dataclass(frozen=True)
+class AdversarialLossEntry:
+    """The two players' losses on the discriminator's outputs; `sigmoid` when they are logits of
+    a probability (history.csv then shows D(x) as a probability)."""
+
+    discriminator: Callable[..., Any]
+    generator: Callable[..., Any]
+    description: str
+    sigmoid: bool = False
+
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset")
+OPTIMIZERS: Registry[OptionEntry] = Registry("optimizer")
+SCHEDULES: Registry[OptionEntry] = Registry("schedule")
+AUGMENTATIONS: Registry[AugmentationEntry] = Registry("augmentation")
+RECONSTRUCTION_LOSSES: Registry[LossEntry] = Registry("reconstruction loss")
+METRICS: Registry[OptionEntry] = Registry("metric")
+ADVERSARIAL_LOSSES: Registry[AdversarialLossEntry] = Registry("adversarial loss")
+
+
+@dataclass(frozen=True)
+class LossEntry:
+    """A reconstruction loss: `make()` gives the Keras loss for `compile`, `per_pixel(target,
+    output)` the element-wise error (keras.ops) that the VAE sums per image."""
+
+    make: Callable[[], Any]
+    per_pixel: Callable[[Any, Any], Any]
+    description: str
+

@@ -1,0 +1,117 @@
+"""Running a trainer: a new run into a new run folder, or an interrupted one resumed."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+from builder.language.train_section import TRAINERS, resolve_train
+
+from .errors import DataError
+from .trainer import ResumePoint, Trainer, TrainingJob
+
+
+def trainer_for(config: dict) -> Trainer:
+    """The `Trainer` instance `train.trainer` names."""
+    return TRAINERS.get(config["trainer"]).load()()
+
+
+def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs", resume=None,
+                 verbose=1, extra_callbacks=()):
+    """Train a spec into a new run folder, or continue the run folder `resume`. Returns
+    (run folder, test metrics)."""
+    import keras
+
+    from builder import build_models, load_spec
+
+    from .run_folder import ensure_space, last_checkpoint, new_run_folder, read_run_record, write_run_record
+
+    if resume is not None:
+        folder = Path(resume)
+        record = read_run_record(folder)
+        state = last_checkpoint(folder)
+        if state is None:
+            raise DataError(f"{folder} has no completed epoch to resume from; start a new run")
+        config = record["train"]
+        trainer = trainer_for(config)
+        point = ResumePoint(*state)
+        _seed(config["seed"] + point.epoch, config)
+        print(f"resuming {folder} after epoch {point.epoch} of {config['epochs']}")
+        models = trainer.resume_models(record["spec_file"], record["params"], point)
+        job = TrainingJob(models, "main" if "main" in models else next(iter(models)), config, folder, point,
+                          verbose, tuple(extra_callbacks))
+        with _resumable(folder):
+            return folder, trainer.fit(job)
+
+    declared = load_spec(spec_path)
+    config = resolve_train(declared.train, train_overrides, declared.file)
+    params = {**config["params"], **(overrides or {})}
+    spec = load_spec(spec_path, params) if params else declared
+    trainer = trainer_for(config)
+    folder = new_run_folder(out, spec.name)  # an unwritable --out fails before anything is built
+    _seed(config["seed"], config)
+    keras.mixed_precision.set_global_policy(config.get("performance", {}).get("mixed_precision", "float32"))
+    models = build_models(spec)
+    model = models[spec.main]
+    ensure_space(folder, model)
+    write_run_record(folder, {
+        "spec_file": str(Path(spec.file).resolve()),
+        "spec_name": spec.name,
+        "params": spec.params,
+        "overrides": dict(overrides or {}),
+        "train_overrides": dict(train_overrides or {}),
+        "train": config,
+        "backend": keras.backend.backend(),
+        "versions": _versions(),
+        "seed": config["seed"],
+    }, spec.file)
+    print(f"training {spec.name} ({model.count_params():,} params) on {config['data']['dataset']} "
+          f"with {keras.backend.backend()}; run folder: {folder}")
+    job = TrainingJob(models, spec.main, config, folder, None, verbose, tuple(extra_callbacks))
+    with _resumable(folder):
+        return folder, trainer.fit(job)
+
+
+def evaluate_run(folder, config: dict) -> dict:
+    """The test metrics of a run folder's model, by the trainer that trained it."""
+    from .loop import load_trained_model
+
+    return trainer_for(config).evaluate(load_trained_model(folder), config)
+
+
+@contextlib.contextmanager
+def _resumable(folder: Path):
+    """On Ctrl-C, say what was kept and how to continue, then let the interrupt end the program."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from .run_folder import last_checkpoint
+
+        state = last_checkpoint(folder)
+        if state:
+            print(f"\ninterrupted; epoch {state[0]} is saved. Continue with: "
+                  f"python -m builder train --resume {folder}", file=sys.stderr)
+        else:
+            print(f"\ninterrupted before the first epoch ended; nothing to resume in {folder}", file=sys.stderr)
+        raise
+
+
+def _seed(seed, config):
+    """Seed everything; TensorFlow's deterministic ops rule out XLA, so an explicit
+    `jit_compile: true` on TensorFlow trades bit-for-bit reproducibility for speed."""
+    import keras
+
+    from .determinism import set_seed
+
+    requested = config.get("performance", {}).get("jit_compile", "auto")  # older run folders lack it
+    xla_on_tensorflow = keras.backend.backend() == "tensorflow" and requested is True
+    if xla_on_tensorflow:
+        print("note: jit_compile=true on TensorFlow turns off deterministic ops; reruns may differ slightly")
+    set_seed(seed, deterministic_ops=not xla_on_tensorflow)
+
+
+def _versions():
+    from .run_folder import library_versions
+
+    return library_versions()
