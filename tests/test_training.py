@@ -57,6 +57,7 @@ def test_lenet5_learns_digits(tmp_path):
     record = json.loads((folder / "run.json").read_text())
     assert record["seed"] == 0 and record["backend"] and "keras" in record["versions"]
     assert record["train"]["epochs"] == 12 and record["params"]["classes"] == 10
+    assert record["mixed_precision"] == "float32"  # the policy in force, which `auto` would have chosen
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["epoch_012.keras", "state.json"]
 
 

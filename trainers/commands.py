@@ -46,8 +46,8 @@ def _train_arguments(parser) -> None:
     parser.add_argument("--out", default="runs", help="parent of the run folder (default: runs)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
-                        help="compute in 16 bits with float32 weights")
+    parser.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16", "auto"),
+                        help="compute in 16 bits with float32 weights (auto: what the GPU supports)")
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), help="XLA-compile the train step")
     parser.add_argument("--steps-per-execution", type=int, help="batches per call into the backend")
     common_options(parser)

@@ -97,8 +97,10 @@ def _performance_schema() -> dict:
         "type": "object",
         "description": "speed settings; results stay comparable (see the README's benchmarks)",
         "properties": {
-            "mixed_precision": {"enum": ["float32", "mixed_float16", "mixed_bfloat16"],
-                                "description": "Keras dtype policy: compute in 16 bits, keep float32 weights"},
+            "mixed_precision": {"enum": ["float32", "mixed_float16", "mixed_bfloat16", "auto"],
+                                "description": "Keras dtype policy: compute in 16 bits, keep float32 weights; auto: "
+                                               "bfloat16 on GPUs from Ampere on, float16 on Volta/Turing, float32 on "
+                                               "CPUs (run.json records the choice)"},
             "jit_compile": {"enum": ["auto", True, False],
                             "description": "XLA compilation of the train step (auto: Keras decides)"},
             "steps_per_execution": {"type": "integer", "minimum": 1,

@@ -51,7 +51,7 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     trainer = trainer_for(config)
     folder = new_run_folder(out, spec.name)  # an unwritable --out fails before anything is built
     _seed(config["seed"], config)
-    keras.mixed_precision.set_global_policy(config.get("performance", {}).get("mixed_precision", "float32"))
+    policy = _dtype_policy(config)
     models = build_models(spec)
     model = models[spec.main]
     ensure_space(folder, model)
@@ -65,6 +65,7 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
         "backend": keras.backend.backend(),
         "versions": _versions(),
         "seed": config["seed"],
+        "mixed_precision": policy,
     }, spec.file)
     print(f"training {spec.name} ({model.count_params():,} params) on {config['data']['dataset']} "
           f"with {keras.backend.backend()}; run folder: {folder}")
@@ -109,6 +110,24 @@ def _seed(seed, config):
     if xla_on_tensorflow:
         print("note: jit_compile=true on TensorFlow turns off deterministic ops; reruns may differ slightly")
     set_seed(seed, deterministic_ops=not xla_on_tensorflow)
+
+
+def _dtype_policy(config: dict) -> str:
+    """Set Keras's dtype policy from `performance.mixed_precision` (`auto`: what the GPU supports,
+    float32 on a CPU), after warning when an NVIDIA GPU sits unused behind CPU-only wheels."""
+    import keras
+
+    from builder.tools.devices import cpu_only_warning, resolve_mixed_precision
+
+    warning = cpu_only_warning((keras.backend.backend(),))
+    if warning:
+        print(warning, file=sys.stderr)
+    requested = config.get("performance", {}).get("mixed_precision", "float32")
+    policy = resolve_mixed_precision(requested, keras.backend.backend())
+    if requested == "auto":
+        print(f"mixed_precision auto: {policy}")
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
 
 
 def _versions():

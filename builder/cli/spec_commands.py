@@ -1,4 +1,4 @@
-"""The commands over specs: validate, summary, build, schema, compare, plot.
+"""The commands over specs (validate, summary, build, schema, compare, plot) and `devices`.
 
 Keras is imported only by the commands that build, so `validate` and `--help` never load
 TensorFlow or JAX.
@@ -7,6 +7,7 @@ TensorFlow or JAX.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from ..errors import SpecError
@@ -156,6 +157,24 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def _devices_arguments(parser) -> None:
+    common_options(parser, overrides=False)
+
+
+def cmd_devices(args) -> int:
+    from ..tools.devices import backend_devices, cpu_only_warning, library_versions, nvidia_gpu_present
+
+    print(f"backend: {os.environ.get('KERAS_BACKEND', 'tensorflow')}")
+    print("libraries: " + ", ".join(f"{name} {version}" for name, version in library_versions().items()))
+    for backend in ("tensorflow", "jax"):
+        print(f"{backend} devices: {', '.join(backend_devices(backend)) or 'not installed'}")
+    print(f"NVIDIA GPU: {'present' if nvidia_gpu_present() else 'none found (no nvidia-smi, no /proc/driver/nvidia)'}")
+    warning = cpu_only_warning()
+    if warning:
+        print(warning, file=sys.stderr)
+    return 0
+
+
 for _command in (
     Command("validate", "check specs without building (no TF/JAX import)",
             "Check spec files: YAML, schema, params, blocks, references, cycles, and the train: section "
@@ -176,5 +195,9 @@ for _command in (
     Command("schema", "print the spec JSON Schema (or write it with -o)",
             "The JSON Schema of spec files, generated from the layer and trainer registries.",
             _schema_arguments, cmd_schema, 90),
+    Command("devices", "the backend, library versions and the devices each backend sees",
+            "Print the Keras backend, the installed library versions and the devices TensorFlow and JAX see; warn "
+            "when an NVIDIA GPU is present but the installed wheels are CPU-only.", _devices_arguments, cmd_devices,
+            85),
 ):
     register_command(_command)

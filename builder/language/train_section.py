@@ -48,7 +48,7 @@ def resolve_train(section: dict | None, overrides: dict | None = None, file: str
 
     name = trainer_of(section, overrides)
     if name not in TRAINERS:
-        raise SpecError(TRAINERS.unknown(name), Location(file, 1, 1), "train.trainer")
+        raise SpecError(unknown_trainer(name), Location(file, 1, 1), "train.trainer")
     entry = TRAINERS[name]
     defaults = entry.defaults()
     config = {**copy.deepcopy(defaults), "trainer": name}
@@ -68,6 +68,13 @@ def resolve_train(section: dict | None, overrides: dict | None = None, file: str
     return config
 
 
+def unknown_trainer(name) -> str:
+    if not len(TRAINERS):  # builder alone, e.g. a source checkout that was never installed
+        return (f"unknown trainer '{name}': no trainers are registered; install the package (its `trainers` "
+                "plugin registers them) or `import trainers` first")
+    return TRAINERS.unknown(name)
+
+
 def section_message(error, trainer: str, path: list | None = None) -> str:
     """One line for a schema error inside `train:`; `trainer` is the chosen trainer's name and
     `path` the error's place inside the section (default: the error's own path)."""
@@ -84,7 +91,7 @@ def section_message(error, trainer: str, path: list | None = None) -> str:
         return f"unknown key '{extra}'{did_you_mean(extra, allowed)} (allowed: {', '.join(allowed)})"
     if error.validator == "enum":
         if path == ["trainer"]:
-            return TRAINERS.unknown(error.instance)
+            return unknown_trainer(error.instance)
         return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}" \
                f"{did_you_mean(error.instance, error.validator_value)}"
     return error.message
