@@ -6,6 +6,7 @@ needs to load a model that uses them.
 
 from .crop_to_match import CropToMatch
 from .local_response_normalization import LocalResponseNormalization
+from .pair_distance import PairDistance
 from .sampling import Sampling
 
-__all__ = ["CropToMatch", "LocalResponseNormalization", "Sampling"]
+__all__ = ["CropToMatch", "LocalResponseNormalization", "PairDistance", "Sampling"]

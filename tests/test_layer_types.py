@@ -29,6 +29,8 @@ SAMPLES = {
     "rescaling": ({"scale": 0.5, "offset": -1.0}, (4, 4, 3)),
     "normalization": ({"mean": [0.5, 0.5, 0.5], "variance": [0.25, 0.25, 0.25]}, (4, 4, 3)),
     "lrn": ({}, (4, 4, 8)),
+    "l2_normalize": ({}, (5,)),
+    "pair_distance": ({}, [(4,), (4,)]),
     "sampling": ({"seed": 1, "always_sample": True}, [(3,), (3,)]),
     "crop_to_match": ({}, [(7, 6, 2), (4, 4, 3)]),
     "relu": ({"max_value": 6.0}, (5,)),

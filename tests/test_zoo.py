@@ -41,9 +41,10 @@ def test_forward_pass_at_small_input(path):
     spec = load_spec(path)
     small = load_spec(path, spec.test_overrides)
     model = build_model(small)
-    shape = next(iter(small.graph.inputs.values()))
-    x = np.random.default_rng(0).uniform(0, 1, (2, *shape)).astype("float32")
-    outputs = model(x, training=False)
+    rng = np.random.default_rng(0)
+    inputs = [rng.uniform(0, 1, (2, *shape)).astype("float32") for shape in small.graph.inputs.values()]
+    x = inputs[0]
+    outputs = model(inputs if len(inputs) > 1 else x, training=False)
     outputs = [keras.ops.convert_to_numpy(out) for out in (outputs if isinstance(outputs, (list, tuple))
                                                             else [outputs])]
     for out in outputs:
@@ -54,6 +55,8 @@ def test_forward_pass_at_small_input(path):
             np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-4)
     elif trainer == "adversarial":  # the generator: latent vectors -> tanh images
         assert outputs[0].ndim == 4 and np.abs(outputs[0]).max() <= 1
+    elif trainer == "metric":  # the Siamese pair: one distance per pair, between unit vectors
+        assert outputs[0].shape == (2, 1) and 0 <= outputs[0].min() and outputs[0].max() <= 2 + 1e-5
     else:  # reconstruction, vae: the first output is an image of the input's shape, in [0, 1]
         assert outputs[0].shape == x.shape and outputs[0].min() >= 0 and outputs[0].max() <= 1
     keras.backend.clear_session()

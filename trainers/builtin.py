@@ -25,6 +25,8 @@ from .settings import FIT_SETTINGS, FRACTION, NON_NEGATIVE, POSITIVE, TrainerEnt
 from .trainer_options import (
     ADVERSARIAL_OPTIONS,
     ADVERSARIAL_SETTINGS,
+    METRIC_OPTIONS,
+    METRIC_SETTINGS,
     RECONSTRUCTION_OPTIONS,
     SUPERVISED_OPTIONS,
     VAE_OPTIONS,
@@ -180,6 +182,11 @@ def _trainer_class_vae():
     return VaeTrainer
 
 
+def _trainer_class_metric():
+    from .metric import MetricTrainer
+    return MetricTrainer
+
+
 def _trainer_class_adversarial():
     from .adversarial import AdversarialTrainer
     return AdversarialTrainer
@@ -195,6 +202,8 @@ for _entry in (
                  _trainer_class_segmentation, FIT_SETTINGS),
     TrainerEntry("vae", "variational autoencoder: reconstruction + KL divergence, logged separately",
                  _trainer_class_vae, FIT_SETTINGS, VAE_OPTIONS),
+    TrainerEntry("metric", "an embedding learnt with a contrastive or triplet loss; open-set identification",
+                 _trainer_class_metric, METRIC_SETTINGS, METRIC_OPTIONS),
     TrainerEntry("adversarial", "a generator and a discriminator (GAN), each with its own optimizer",
                  _trainer_class_adversarial, ADVERSARIAL_SETTINGS,
                  ADVERSARIAL_OPTIONS),

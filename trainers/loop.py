@@ -41,7 +41,7 @@ def fit(model, train, val, job, trainer_callbacks=(), **fit_kwargs) -> None:
     callbacks = [*trainer_callbacks, StopOnNonFiniteLoss(folder), EpochCheckpoint(folder, job.history),
                  keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False),
                  *job.extra_callbacks]
-    if config["early_stopping"]:
+    if config.get("early_stopping"):  # a setting only some trainers honour
         stop = dict(config["early_stopping"])
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stop.get("monitor", "val_loss"),
                                                        patience=stop.get("patience", 5),
@@ -96,11 +96,12 @@ def evaluate(model, test, examples: int) -> dict:
     return result
 
 
-def finish(model, test, examples: int, folder: Path, saved_model=None) -> dict:
+def finish(model, test, examples: int, folder: Path, saved_model=None, metrics: dict | None = None) -> dict:
     """Save the final model (or `saved_model`, the network inside a training wrapper), write the
-    test metrics and the learning curve; returns the metrics."""
+    test metrics (Keras's on `test`, or the trainer's own `metrics`) and the learning curve;
+    returns the metrics."""
     (saved_model or model).save(folder / "model.keras")
-    metrics = evaluate(model, test, examples)
+    metrics = evaluate(model, test, examples) if metrics is None else metrics
     atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     state = last_checkpoint(folder)
     if state and state[2]:

@@ -1,4 +1,5 @@
-"""Pictures for the run folder: learning curves and the confusion matrix."""
+"""Pictures for the run folder: learning curves, the confusion matrix, image grids, segmentation
+overlays, embedding maps and ROC curves."""
 
 from __future__ import annotations
 
@@ -114,5 +115,43 @@ def segmentation_overlay(images: np.ndarray, truth: np.ndarray, predicted: np.nd
     legend = [plt.Rectangle((0, 0), 1, 1, color=colours[i % 10]) for i in range(1, len(class_names))]
     fig.legend(legend, class_names[1:], loc="lower center", ncol=max(1, len(legend)))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def embedding_map(embeddings: np.ndarray, labels: np.ndarray, class_names: list, held_out: list, path: Path) -> None:
+    """Test embeddings projected on their two principal components, coloured by class; classes
+    held out of training drawn as crosses."""
+    from sklearn.decomposition import PCA
+
+    plt = _pyplot()
+    points = PCA(n_components=2, random_state=0).fit_transform(embeddings) if len(embeddings) > 2 else embeddings
+    colours = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for index, label in enumerate(sorted(set(labels.tolist()))):
+        chosen = labels == label
+        name = class_names[label] if label < len(class_names) else str(label)
+        unseen = label in held_out
+        ax.scatter(points[chosen, 0], points[chosen, 1], s=14, color=colours(index % 20), marker="x" if unseen else "o",
+                   label=f"{name} (held out)" if unseen else name)
+    ax.set_title("test embeddings, first two principal components")
+    ax.legend(fontsize=7, markerscale=1.2, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def roc(fpr: np.ndarray, tpr: np.ndarray, auc: float, eer: float, path: Path) -> None:
+    """The verification ROC curve with its area and equal error rate."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, label=f"AUC {auc:.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    ax.plot([eer], [1 - eer], "o", color="black", label=f"EER {eer:.3f}")
+    ax.set_xlabel("false accept rate (different identities)")
+    ax.set_ylabel("true accept rate (same identity)")
+    ax.set_title("verification on pairs of test images")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

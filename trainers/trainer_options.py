@@ -6,8 +6,10 @@ declare the same constants as their `options`, so a subclass (a plugin's) inheri
 
 from __future__ import annotations
 
+import copy
+
 from .registries import ADVERSARIAL_LOSSES, METRICS, OPTIMIZERS, RECONSTRUCTION_LOSSES
-from .settings import FRACTION, NON_NEGATIVE, Setting, one_of_keys, registry_enum
+from .settings import COMMON, FRACTION, NON_NEGATIVE, POSITIVE, Setting, one_of_keys, registry_enum
 
 
 def _reconstruction_loss(default: str) -> Setting:
@@ -64,4 +66,40 @@ ADVERSARIAL_OPTIONS = {
         "loss": "non_saturating", "n_critic": 1, "label_smoothing": 0.0, "gradient_penalty": 10.0,
         "generator_optimizer": _ADVERSARIAL_OPTIMIZER, "discriminator_optimizer": _ADVERSARIAL_OPTIMIZER},
         merged=True),
+}
+
+# The metric trainer's batches are P classes x K images, so batch_size gives way to those two.
+METRIC_SETTINGS = ("params", "epochs", "seed", "optimizer", "schedule", "freeze", "init_from", "performance")
+
+
+def _metric_data_schema() -> dict:
+    schema = copy.deepcopy(COMMON["data"].schema())
+    schema["properties"]["holdout_classes"] = {
+        "type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": True,
+        "description": "classes kept out of training entirely, to measure open-set identification on"}
+    return schema
+
+
+def _metric_schema() -> dict:
+    return {
+        "type": "object",
+        "description": "the metric-learning loss and its P x K batches",
+        "properties": {
+            "loss": {"enum": ["contrastive", "triplet"],
+                     "description": "contrastive: all pairs of the batch (Hadsell et al. 2006); triplet: "
+                                    "anchor, positive, negative (Schroff et al. 2015)"},
+            "mining": {"enum": ["batch_all", "batch_hard", "semi_hard"],
+                       "description": "which triplets the triplet loss trains on, within each batch"},
+            "margin": POSITIVE,
+            "classes_per_batch": {"type": "integer", "minimum": 2, "description": "P: classes in a batch"},
+            "images_per_class": {"type": "integer", "minimum": 2, "description": "K: images of each class"},
+        },
+        "additionalProperties": False,
+    }
+
+
+METRIC_OPTIONS = {
+    "data": Setting(_metric_data_schema, {"dataset": "digits", "holdout_classes": []}),
+    "metric": Setting(_metric_schema, {"loss": "triplet", "mining": "semi_hard", "margin": 0.2,
+                                       "classes_per_batch": 8, "images_per_class": 4}, merged=True),
 }

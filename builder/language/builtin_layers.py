@@ -132,6 +132,10 @@ _register("spatial_dropout", lambda L: L.SpatialDropout2D, {
     "rate": Arg("number", REQUIRED, "fraction of channels dropped during training", minimum=0),
     "seed": Arg("int", None, "random seed"),
 }, category="regularization")
+_register("l2_normalize", lambda L: L.UnitNormalization, {
+    "axis": Arg("ints", -1, "the axis (or axes) normalized to unit Euclidean length"),
+}, "scale each vector to unit L2 length (keras.layers.UnitNormalization): embeddings on the unit sphere",
+    category="normalization")
 _register("rescaling", lambda L: L.Rescaling, {
     "scale": Arg("number", REQUIRED, "multiplier"),
     "offset": Arg("number", 0.0, "added after scaling"),
@@ -162,6 +166,10 @@ _register_own("lrn", lambda own: own.LocalResponseNormalization, {
     "alpha": Arg("number", 1e-4, "scale of the sum of squares"),
     "beta": Arg("number", 0.75, "exponent"),
 }, "local response normalization across channels (Krizhevsky et al. 2012)", category="normalization")
+_register_own("pair_distance", lambda own: own.PairDistance, {
+    "squared": Arg("bool", False, "the squared distance (no square root)"),
+}, "Euclidean distance between two embeddings, one value per example (a Siamese head); from: [a, b]",
+    inputs="many", category="embedding")
 _register_own("sampling", lambda own: own.Sampling, {
     "seed": Arg("int", None, "seed of the noise (null: a fresh seed per build)"),
     "always_sample": Arg("bool", False, "sample at inference too (default: the mean at inference)"),
