@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+from builder.language.train_section import TRAINERS
+
 from .conftest import ROOT
 
 PLUGIN = '''
@@ -98,8 +100,7 @@ def test_without_the_plugin_its_names_are_unknown(tmp_path):
     result = _cli(tmp_path, "validate", str(spec), str(network_only))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"{spec}:9:12: train.trainer: unknown trainer 'marked' (known: supervised, reconstruction, segmentation, "
-        "vae, adversarial)",
+        f"{spec}:9:12: train.trainer: unknown trainer 'marked' (known: {', '.join(TRAINERS)})",
         f"{network_only}:5:5: layers[1]: unknown layer type 'double'"]
 
 

@@ -27,15 +27,21 @@ train:
 """
 
 
-@pytest.mark.parametrize("extra", ["freeze: [dense1]", "init_from: {path: runs/x, layers: [encoder]}",
-                                   "augment: [flip]", "early_stopping: {patience: 2}"])
-def test_the_adversarial_trainer_refuses_settings_it_would_drop(write_spec, capsys, extra):
+FIT_TRAINERS = "supervised, reconstruction, segmentation and vae"
+WEIGHT_TRAINERS = "supervised, reconstruction, segmentation, vae and metric"  # those that start from weights
+
+
+@pytest.mark.parametrize("extra, users", [("freeze: [dense1]", WEIGHT_TRAINERS),
+                                          ("init_from: {path: runs/x, layers: [encoder]}", WEIGHT_TRAINERS),
+                                          ("augment: [flip]", FIT_TRAINERS),
+                                          ("early_stopping: {patience: 2}", FIT_TRAINERS)])
+def test_the_adversarial_trainer_refuses_settings_it_would_drop(write_spec, capsys, extra, users):
     path = write_spec(GAN.replace("{extra}", extra))
     assert main(["validate", str(path)]) == 1
     key = extra.split(":")[0]
     message = capsys.readouterr().err.strip()
     assert message.startswith(f"{path}:11:3: train.{key}: the adversarial trainer does not use '{key}'; it is a "
-                              "setting of the supervised, reconstruction, segmentation and vae trainers")
+                              f"setting of the {users} trainers")
     assert "(its settings: trainer, params, data, epochs, batch_size, seed, adversarial)" in message
 
 
