@@ -191,16 +191,17 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_the_good_checkpoint(tmp_pa
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
-def _interruptible():
-    """A terminal's foreground program takes Ctrl-C; a test runner started in the background
-    inherits SIGINT ignored, and so would the run under test."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _start(args, log):
-    return subprocess.Popen([sys.executable, "-m", "builder", "train", *args, "--quiet"], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_interruptible,
-                            env={**__import__("os").environ, "PYTHONUNBUFFERED": "1"})
+    """The run under test takes Ctrl-C as a terminal's foreground program does: a test runner
+    started in the background has SIGINT ignored, which a child would inherit, so the runner
+    holds Python's own handler while it starts the child (handlers reset to the default on exec)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([sys.executable, "-m", "builder", "train", *args, "--quiet"], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env={**__import__("os").environ, "PYTHONUNBUFFERED": "1"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _checkpoint_is_whole(folder):
