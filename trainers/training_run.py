@@ -23,10 +23,11 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     (run folder, test metrics)."""
     import keras
 
-    from builder import build_models, load_spec
+    from builder import build_models, load_plugins, load_spec
 
     from .run_folder import ensure_space, last_checkpoint, new_run_folder, read_run_record, write_run_record
 
+    load_plugins()  # a resumed run may name a plugin's trainer before any spec is read
     if resume is not None:
         folder = Path(resume)
         record = read_run_record(folder)
