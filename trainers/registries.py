@@ -58,15 +58,6 @@ class AdversarialLossEntry:
     sigmoid: bool = False
 
 
-DATASETS: Registry[DatasetEntry] = Registry("dataset")
-OPTIMIZERS: Registry[OptionEntry] = Registry("optimizer")
-SCHEDULES: Registry[OptionEntry] = Registry("schedule")
-AUGMENTATIONS: Registry[AugmentationEntry] = Registry("augmentation")
-RECONSTRUCTION_LOSSES: Registry[LossEntry] = Registry("reconstruction loss")
-METRICS: Registry[OptionEntry] = Registry("metric")
-ADVERSARIAL_LOSSES: Registry[AdversarialLossEntry] = Registry("adversarial loss")
-
-
 @dataclass(frozen=True)
 class LossEntry:
     """A reconstruction loss: `make()` gives the Keras loss for `compile`, `per_pixel(target,
@@ -76,3 +67,11 @@ class LossEntry:
     per_pixel: Callable[[Any, Any], Any]
     description: str
 
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset")
+OPTIMIZERS: Registry[OptionEntry] = Registry("optimizer")
+SCHEDULES: Registry[OptionEntry] = Registry("schedule")
+AUGMENTATIONS: Registry[AugmentationEntry] = Registry("augmentation")
+RECONSTRUCTION_LOSSES: Registry[LossEntry] = Registry("reconstruction loss")
+METRICS: Registry[OptionEntry] = Registry("metric")
+ADVERSARIAL_LOSSES: Registry[AdversarialLossEntry] = Registry("adversarial loss")

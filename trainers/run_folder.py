@@ -74,18 +74,6 @@ def ensure_space(folder: Path, model, copies: int = 2) -> None:
                         f"{need / 2**20:,.0f} MiB; free some space or choose another --out")
 
 
-def library_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for name in ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "numpy"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return versions
-
-
 def write_run_record(path: Path, record: dict, spec_file: str) -> None:
     atomic_write(path / "run.json", json.dumps(record, indent=2, default=str) + "\n")
     shutil.copyfile(spec_file, path / "spec.yaml")

@@ -132,6 +132,6 @@ def _dtype_policy(config: dict) -> str:
 
 
 def _versions():
-    from .run_folder import library_versions
+    from builder.tools.devices import library_versions
 
     return library_versions()

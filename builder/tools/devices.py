@@ -13,7 +13,8 @@ import shutil
 from pathlib import Path
 
 CUDA_INSTALL = 'python -m pip install -e ".[cuda]"'
-LIBRARIES = ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin")
+LIBRARIES = ("keras", "tensorflow", "tensorflow-cpu", "jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin",
+             "numpy")
 
 
 def nvidia_gpu_present() -> bool:
