@@ -34,8 +34,8 @@ def pca_test_mse(spec_path, latent: int) -> float:
     config = resolve_train(spec.train)
     shape = tuple(spec.graphs[spec.main].inputs["input"])
     splits = load_dataset(config["data"])
-    train = prepare_images(splits.x_train, shape).reshape(len(splits.x_train), -1)
-    test = prepare_images(splits.x_test, shape).reshape(len(splits.x_test), -1)
+    train = prepare_images(splits.train.images, shape).reshape(len(splits.train), -1)
+    test = prepare_images(splits.test.images, shape).reshape(len(splits.test), -1)
     mean = train.mean(axis=0)
     _, _, components = np.linalg.svd(train - mean, full_matrices=False)
     basis = components[:latent]

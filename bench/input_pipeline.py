@@ -35,7 +35,7 @@ def main() -> int:
     config = resolve_train(declared.train)
     model = build_model(load_spec(args.spec, config["params"]))
     prepared = prepare(model, config)
-    train, _, _ = datasets(prepared, config)
+    train = datasets(prepared, config)[0].dataset
     batches = list(train.take(args.steps + 1))  # the pipeline's first pass warms its caches
 
     start, images = time.perf_counter(), 0

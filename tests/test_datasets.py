@@ -10,17 +10,19 @@ from builder import build_model
 from builder.cli import main
 from trainers.datasets import generate_shapes, load_dataset
 from trainers.errors import DataError
-from trainers.pipeline import check_compatible
+from trainers.pipeline import Preprocessing, check_compatible, materialize
+from trainers.sources import FileSplit
 
 from .conftest import SPECS
 
 
 def test_digits_are_real_and_split_fixed():
     first, second = load_dataset({"dataset": "digits"}), load_dataset({"dataset": "digits"})
-    assert len(first.x_train) + len(first.x_val) + len(first.x_test) == 1797
-    assert first.x_train.shape[1:] == (8, 8, 1) and 0.0 <= first.x_train.min() and first.x_train.max() <= 1.0
-    np.testing.assert_array_equal(first.y_test, second.y_test)
-    assert set(np.unique(first.y_test)) == set(range(10))
+    assert len(first.train) + len(first.val) + len(first.test) == 1797
+    images = first.train.images
+    assert images.shape[1:] == (8, 8, 1) and 0.0 <= images.min() and images.max() <= 1.0
+    np.testing.assert_array_equal(first.test.labels, second.test.labels)
+    assert set(np.unique(first.test.labels)) == set(range(10))
 
 
 def test_shapes_are_deterministic_with_masks():
@@ -33,7 +35,7 @@ def test_shapes_are_deterministic_with_masks():
     other = generate_shapes(30, size=24, seed=4)[0]
     assert not np.array_equal(images, other)
     splits = load_dataset({"dataset": "shapes", "count": 60, "image_size": [16, 16]})
-    assert splits.class_names == ["circle", "square", "triangle"] and splits.masks["test"].shape[1:] == (16, 16)
+    assert splits.class_names == ["circle", "square", "triangle"] and splits.test.masks.shape[1:] == (16, 16)
 
 
 def _write_images(root, layout):
@@ -47,25 +49,31 @@ def _write_images(root, layout):
             Image.fromarray(data, mode).save(root / cls / f"{i}.png")
 
 
-def test_image_folder(tmp_path):
+def test_image_folder_streams_files_and_decodes_them_exactly(tmp_path):
+    from PIL import Image
+
     _write_images(tmp_path, {"cats": ["RGB"] * 10, "dogs": ["RGB"] * 10})
     splits = load_dataset({"dataset": "image_folder", "path": str(tmp_path)})
     assert splits.class_names == ["cats", "dogs"]
-    assert splits.x_train.shape[1:] == (12, 10, 3) and splits.x_train.max() <= 1.0
-    assert len(splits.x_train) + len(splits.x_val) + len(splits.x_test) == 20
+    assert all(isinstance(split, FileSplit) for split in splits.named().values())  # paths, not pixels
+    assert len(splits.train) + len(splits.val) + len(splits.test) == 20
+    images, labels = materialize(splits.test, Preprocessing((12, 10, 3)))
+    expected = [np.asarray(Image.open(file), "float32") / 255.0 for file in splits.test.files]
+    np.testing.assert_allclose(images, np.stack(expected), atol=1e-6)
+    np.testing.assert_array_equal(labels, splits.test.labels)
 
 
 def test_image_folder_with_train_and_test(tmp_path):
     _write_images(tmp_path / "train", {"a": ["L"] * 6, "b": ["L"] * 6})
     _write_images(tmp_path / "test", {"a": ["L"] * 2, "b": ["L"] * 2})
-    splits = load_dataset({"dataset": "image_folder", "path": str(tmp_path), "image_size": [8, 8]})
-    assert len(splits.x_test) == 4 and splits.x_train.shape[1:] == (8, 8, 1)
+    splits = load_dataset({"dataset": "image_folder", "path": str(tmp_path)})
+    assert len(splits.test) == 4 and len(splits.train) + len(splits.val) == 12
+    assert materialize(splits.train, Preprocessing((8, 8, 1)))[0].shape[1:] == (8, 8, 1)
 
 
 @pytest.mark.parametrize("setup, message", [
     (lambda root: None, "no such folder"),
     (lambda root: root.mkdir(), "has no images: put them in class sub-folders"),
-    (lambda root: _write_images(root, {"a": ["RGB", "L"], "b": ["RGB"]}), "mixes channel counts"),
 ])
 def test_image_folder_errors(tmp_path, setup, message):
     root = tmp_path / "images"
@@ -74,22 +82,24 @@ def test_image_folder_errors(tmp_path, setup, message):
         load_dataset({"dataset": "image_folder", "path": str(root)})
 
 
-def test_mixed_channels_converted_when_asked(tmp_path):
+@pytest.mark.parametrize("channels", [1, 3])
+def test_mixed_channels_become_what_the_model_takes(tmp_path, channels):
     _write_images(tmp_path, {"a": ["RGB", "L", "RGB"], "b": ["L", "L", "RGB"]})
-    splits = load_dataset({"dataset": "image_folder", "path": str(tmp_path), "channels": 1,
-                           "test_split": 0.0, "validation_split": 0.0})
-    assert splits.x_train.shape[1:] == (12, 10, 1)
+    splits = load_dataset({"dataset": "image_folder", "path": str(tmp_path), "test_split": 0.0,
+                           "validation_split": 0.0})
+    assert materialize(splits.train, Preprocessing((12, 10, channels)))[0].shape == (6, 12, 10, channels)
 
 
 def test_npz_both_layouts(tmp_path):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "xy.npz", x=rng.integers(0, 255, (40, 9, 9), dtype=np.uint8), y=np.arange(40) % 4)
     splits = load_dataset({"dataset": "npz", "path": str(tmp_path / "xy.npz")})
-    assert splits.x_train.shape[1:] == (9, 9, 1) and splits.num_classes == 4 and splits.x_train.max() <= 1.0
+    assert splits.train.images.shape[1:] == (9, 9, 1) and splits.num_classes == 4
+    assert splits.train.images.max() <= 1.0
     np.savez(tmp_path / "tt.npz", x_train=rng.random((30, 6, 6, 3)), y_train=np.arange(30) % 3,
              x_test=rng.random((9, 6, 6, 3)), y_test=np.arange(9) % 3)
     splits = load_dataset({"dataset": "npz", "path": str(tmp_path / "tt.npz")})
-    assert len(splits.x_test) == 9 and splits.class_names == ["0", "1", "2"]
+    assert len(splits.test) == 9 and splits.class_names == ["0", "1", "2"]
 
 
 @pytest.mark.parametrize("arrays, message", [
@@ -112,7 +122,7 @@ def test_keras_mnist_from_a_cache_file(tmp_path, monkeypatch):
              y_train=np.arange(50) % 10, x_test=rng.integers(0, 255, (20, 28, 28), dtype=np.uint8),
              y_test=np.arange(20) % 10)
     splits = load_dataset({"dataset": "keras:mnist"})
-    assert splits.x_train.shape[1:] == (28, 28, 1) and len(splits.x_test) == 20 and splits.num_classes == 10
+    assert splits.train.images.shape[1:] == (28, 28, 1) and len(splits.test) == 20 and splits.num_classes == 10
 
 
 def test_keras_fashion_mnist_and_cifar10_from_cache_files(tmp_path, monkeypatch):
@@ -124,7 +134,7 @@ def test_keras_fashion_mnist_and_cifar10_from_cache_files(tmp_path, monkeypatch)
             handle.write(bytes(8) + bytes(np.arange(count, dtype=np.uint8) % 10))
         with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as handle:
             handle.write(bytes(16) + bytes(np.zeros(count * 28 * 28, np.uint8)))
-    assert len(load_dataset({"dataset": "keras:fashion_mnist"}).x_test) == 10
+    assert len(load_dataset({"dataset": "keras:fashion_mnist"}).test) == 10
 
     cifar = tmp_path / "datasets" / "cifar-10-batches-py"
     cifar.mkdir()
@@ -132,7 +142,7 @@ def test_keras_fashion_mnist_and_cifar10_from_cache_files(tmp_path, monkeypatch)
         with open(cifar / name, "wb") as handle:
             pickle.dump({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1, 2, 3]}, handle)
     splits = load_dataset({"dataset": "keras:cifar10"})
-    assert splits.x_train.shape[1:] == (32, 32, 3) and len(splits.x_test) == 4
+    assert splits.train.images.shape[1:] == (32, 32, 3) and len(splits.test) == 4
 
 
 def test_keras_dataset_without_cache_or_network_is_one_line(tmp_path, monkeypatch):

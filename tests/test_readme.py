@@ -23,4 +23,5 @@ def test_readme_train_section_example_is_valid():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("### The `train:` section\n\n```yaml\n", 1)[1].split("```", 1)[0]
     config = resolve_train(yaml.safe_load(block)["train"])
-    assert config["performance"]["jit_compile"] == "auto" and config["augment"][1] == {"crop": {"padding": 4}}
+    assert config["performance"]["jit_compile"] == "auto" and config["augment"][2] == {"crop": {"padding": 4}}
+    assert config["data"]["normalize"] == "imagenet" and config["checkpoint_every_steps"] == 500

@@ -40,7 +40,7 @@ def test_every_classifier_trains_one_step(path):
     train, _, _ = datasets(prepared, config)
     compile_model(model, config, steps_per_epoch=1)
     model.run_eagerly = True  # one step: tracing a 500-layer graph would cost a minute, the step seconds
-    history = model.fit(train.take(1), epochs=1, verbose=0, shuffle=False)
+    history = model.fit(train.dataset.take(1), epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
     keras.backend.clear_session()
 
@@ -110,7 +110,7 @@ def test_freeze_by_prefix_keeps_weights_fixed():
     prepared = prepare(model, config)
     train, _, _ = datasets(prepared, config)
     compile_model(model, config, 1)
-    model.fit(train.take(2), verbose=0, shuffle=False)
+    model.fit(train.dataset.take(2), verbose=0, shuffle=False)
     for a, b in zip(before, model.get_layer("conv1").get_weights()):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(head_before, model.get_layer("dense3").get_weights()[0])
@@ -123,10 +123,10 @@ def test_augmentation_touches_training_batches_only():
     train, val, _ = datasets(prepared, config)
     from trainers.pipeline import prepare_images
 
-    expected_val = prepare_images(prepared.splits.x_val[:8], prepared.image_shape)
+    expected_val = prepare_images(prepared.splits.val.images[:8], prepared.image_shape)
     np.testing.assert_allclose(next(iter(val))[0].numpy(), expected_val, atol=1e-6)
-    first_train = next(iter(train))[0].numpy()
-    plain = prepare_images(prepared.splits.x_train, prepared.image_shape)
+    first_train = next(iter(train.dataset))[0].numpy()
+    plain = prepare_images(prepared.splits.train.images, prepared.image_shape)
     assert not any(np.allclose(first_train[0], image, atol=1e-3) for image in plain)
 
 

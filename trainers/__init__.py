@@ -1,7 +1,7 @@
 """Training strategies, data, and run folders: the `trainers` plugin of Keras Blueprint.
 
 Importing this package registers the built-in trainers, datasets, optimizers, schedules,
-augmentations, losses and metrics, and the train / evaluate / predict commands; it does not
+augmentations, losses and metrics, and the train / evaluate / predict / data commands; it does not
 import Keras (`run_training` does). The package is loaded by `builder` as the entry point
 `trainers` of the group `keras_blueprint.plugins`, so `builder` never imports it.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from builder.language.train_section import TRAINERS
 
-from . import builtin, commands, metric_commands  # noqa: F401  (register the built-in entries and commands)
+from . import builtin, commands, data_commands, metric_commands  # noqa: F401  (register the built-in entries and commands)
 from .errors import DataError, TrainingFault
 from .registries import DATASETS, DatasetEntry
 from .settings import TrainerEntry

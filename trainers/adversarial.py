@@ -26,7 +26,7 @@ from . import plots
 from .datasets import load_dataset
 from .errors import TrainingFault
 from .optimization import make_optimizer
-from .pipeline import prepare_images
+from .pipeline import Preprocessing, materialize
 from .registries import ADVERSARIAL_LOSSES
 from .run_folder import STATE, atomic_write, last_checkpoint, write_history_csv
 from .trainer import ResumePoint, Trainer, TrainingJob
@@ -244,12 +244,14 @@ def networks_of(models: dict) -> tuple:
 
 
 def real_batches(config: dict, shape: tuple):
-    """Training images scaled to the generator's tanh range [-1, 1], in full batches."""
+    """Training images scaled to the generator's tanh range [-1, 1], in full batches. The loop
+    keeps them in memory (it draws its reference images from them): data that fits."""
     import tensorflow as tf
 
     splits = load_dataset(config["data"])
-    images = np.concatenate([splits.x_train, splits.x_val]) if len(splits.x_val) else splits.x_train
-    images = prepare_images(images, shape) * 2.0 - 1.0
+    prep = Preprocessing.of(shape, {})
+    parts = [materialize(split, prep)[0] for split in (splits.train, splits.val) if len(split)]
+    images = np.concatenate(parts) * 2.0 - 1.0
     if len(images) < config["batch_size"]:
         raise TrainingFault(f"{len(images)} training images are fewer than one batch of {config['batch_size']}")
     dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=config["seed"],

@@ -9,6 +9,18 @@ def flip(keras, args, seed, shape):
     return [keras.layers.RandomFlip(args.get("mode", "horizontal"), seed=seed)]
 
 
+def flip_image(settings: dict, image, seed):
+    """`flip` on one image, stateless."""
+    import tensorflow as tf
+
+    mode = settings.get("mode", "horizontal")
+    if mode in ("horizontal", "horizontal_and_vertical"):
+        image = tf.image.stateless_random_flip_left_right(image, seed)
+    if mode in ("vertical", "horizontal_and_vertical"):
+        image = tf.image.stateless_random_flip_up_down(image, seed + tf.constant([0, 1], seed.dtype))
+    return image
+
+
 def crop(keras, args, seed, shape):
     # The seeds' random cropping: pad, then cut a random window of the original size.
     pad = args.get("padding", max(1, shape[0] // 8))
@@ -43,6 +55,58 @@ def color_shift(keras, args, seed, shape):
     factor = args.get("factor", 0.1)
     return [keras.layers.RandomColorJitter(value_range=(0, 1), saturation_factor=factor, hue_factor=factor,
                                            seed=seed)]
+
+
+def random_resized_crop_window(settings: dict, image_hw, seed):
+    """A window of `scale` (of the image's area) and `ratio` (width / height) drawn by
+    TensorFlow's `sample_distorted_bounding_box`, as the Inception and ResNet recipes do; the
+    whole image when ten draws do not fit. Stateless: the seed fixes the window."""
+    import tensorflow as tf
+
+    scale = settings.get("scale") or (0.08, 1.0)
+    ratio = settings.get("ratio") or (3 / 4, 4 / 3)
+    whole = tf.constant([[[0.0, 0.0, 1.0, 1.0]]])
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.concat([tf.cast(image_hw, tf.int32), [1]], 0), whole, seed=seed, min_object_covered=0.0,
+        aspect_ratio_range=tuple(ratio), area_range=tuple(scale), max_attempts=10,
+        use_image_if_no_bounding_boxes=True)
+    return begin[0], begin[1], size[0], size[1]
+
+
+def crop_window_of(entries: list):
+    """`window(image_hw, seed)` of the one `augment:` entry that crops per image, or None."""
+    from .errors import DataError
+    from .registries import AUGMENTATIONS
+
+    croppers = [entry for entry in entries if AUGMENTATIONS.get(augmentation_name(entry)).crop_window]
+    if len(croppers) > 1:
+        raise DataError(f"augment: {', '.join(augmentation_name(e) for e in croppers)} each pick a window of the "
+                        "image; keep one")
+    if not croppers:
+        return None
+    entry = croppers[0]
+    settings = {} if isinstance(entry, str) else (next(iter(entry.values())) or {})
+    window = AUGMENTATIONS.get(augmentation_name(entry)).crop_window
+    return lambda image_hw, seed: window(settings, image_hw, seed)
+
+
+def split_augmentations(entries: list, image_shape: tuple, seed: int, per_image: bool) -> tuple[list, list]:
+    """(per-image functions `f(image, seed)`, Keras layers for batches) for `augment:` entries:
+    with `per_image`, the entries that have a per-image form use it. The crop window is neither
+    (see `crop_window_of`)."""
+    from .registries import AUGMENTATIONS
+
+    functions, batch_entries = [], []
+    for entry in entries:
+        known = AUGMENTATIONS.get(augmentation_name(entry))
+        if known.crop_window:
+            continue
+        if per_image and known.per_image:
+            settings = {} if isinstance(entry, str) else (next(iter(entry.values())) or {})
+            functions.append(lambda image, element_seed, f=known.per_image, s=settings: f(s, image, element_seed))
+        else:
+            batch_entries.append(entry)
+    return functions, augmentation_layers(batch_entries, image_shape, seed)
 
 
 def augmentation_layers(entries: list, image_shape: tuple, seed: int) -> list:

@@ -39,6 +39,11 @@ def _datasets():
     return datasets
 
 
+def _records():
+    from . import records
+    return records
+
+
 def _optimization():
     from . import optimization
     return optimization
@@ -78,6 +83,8 @@ for _name, _entry in {
                                  "class sub-folders of images (or plain images, unlabelled)", path="folder"),
     "mask_folder": DatasetEntry(lambda config: _datasets().load_mask_folder(config),
                                 "images/ and masks/ of the same file names", path="folder"),
+    "tfrecord": DatasetEntry(lambda config: _records().load_tfrecord(config),
+                             "TFRecord shards written by `python -m builder data pack`", path="folder"),
     "npz": DatasetEntry(lambda config: _datasets().load_npz(config),
                         "arrays x, y (or x_train, y_train, x_test, y_test) in a .npz file", path="file"),
     **{f"keras:{name}": DatasetEntry(_keras_dataset(name), f"keras.datasets.{name} (Keras's cache, else downloaded)")
@@ -114,9 +121,11 @@ for _name, _entry in {
 
 # -- augmentations: layers(keras, settings, seed, image_shape) -------------------------------------
 _FACTOR = {"factor": POSITIVE}
+_RANGE = {"type": "array", "items": POSITIVE, "minItems": 2, "maxItems": 2}
 for _name, _entry in {
     "flip": AugmentationEntry(lambda *a: _augmentation().flip(*a), "random mirror images",
-                              {"mode": {"enum": ["horizontal", "vertical", "horizontal_and_vertical"]}}, "exactly"),
+                              {"mode": {"enum": ["horizontal", "vertical", "horizontal_and_vertical"]}}, "exactly",
+                              per_image=lambda *a: _augmentation().flip_image(*a)),
     "crop": AugmentationEntry(lambda *a: _augmentation().crop(*a), "pad, then cut a random window of the original "
                               "size", {"padding": {"type": "integer", "minimum": 1}}),
     "rotation": AugmentationEntry(lambda *a: _augmentation().rotation(*a), "random rotation by up to factor of a "
@@ -129,6 +138,10 @@ for _name, _entry in {
     "contrast": AugmentationEntry(lambda *a: _augmentation().contrast(*a), "random contrast change", _FACTOR, "no"),
     "color_shift": AugmentationEntry(lambda *a: _augmentation().color_shift(*a), "AlexNet-style random hue and "
                                      "saturation change (RGB only)", _FACTOR, "no"),
+    "random_resized_crop": AugmentationEntry(
+        lambda *a: [], "Inception-style crop: a random window of scale (fraction of the area) and ratio (width / "
+        "height) ranges, resized to the model's input; per image, before batching (JPEGs decode only the window)",
+        {"scale": _RANGE, "ratio": _RANGE}, crop_window=lambda *a: _augmentation().random_resized_crop_window(*a)),
 }.items():
     AUGMENTATIONS.register(_name, _entry)
 

@@ -107,18 +107,18 @@ def cmd_predict(args) -> int:
     import numpy as np
 
     from .loop import load_trained_model
-    from .pipeline import first_output, model_image_shape, prepare_images, read_image
+    from .pipeline import Preprocessing, first_output, image_file_inputs, model_image_shape
     from .run_folder import read_run_record
 
-    trainer = read_run_record(args.run)["train"]["trainer"]
+    config = read_run_record(args.run)["train"]
+    trainer = config["trainer"]
     if trainer != "supervised":
         raise DataError(f"predict lists the top classes of a classifier's run; {args.run} was trained by the "
                         f"{trainer} trainer (its pictures and model.keras are in the run folder)")
     model = load_trained_model(args.run)
     classes_file = Path(args.run) / "classes.json"
     names = json.loads(classes_file.read_text()) if classes_file.is_file() else None
-    shape = model_image_shape(model)
-    batch = np.concatenate([prepare_images(read_image(path, shape[-1])[None], shape) for path in args.images])
+    batch = image_file_inputs(args.images, Preprocessing.of(model_image_shape(model), config["data"]))
     outputs = first_output(model.predict(batch, verbose=0))
     for path, probabilities in zip(args.images, outputs):
         best = np.argsort(probabilities)[::-1][:args.top]

@@ -1,9 +1,10 @@
 """The built-in dataset loaders, each returning train/validation/test splits (registered in
 `trainers.builtin`; `load_dataset` looks a name up in `trainers.registries.DATASETS`).
 
-Every loader returns images as float32 in [0, 1] with a channel axis, and integer labels; the
-input pipeline (`trainers.pipeline`) resizes them to what the model needs and feeds Keras
-through tf.data, which works on every backend.
+Small datasets (`digits`, `shapes`, `npz`, `keras:<name>`) are arrays in memory: float32 in
+[0, 1] with a channel axis, and integer labels. Folders of images stay on disk: a loader lists
+and checks the files and splits the list; the input pipeline (`trainers.pipeline`) decodes them
+batch by batch, so memory does not grow with the folder.
 """
 
 from __future__ import annotations
@@ -11,32 +12,35 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DataError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+from .image_files import check_files, image_files, note_other_files
+from .sources import ArraySplit, FileSplit, Split
 
 
 @dataclass
 class Splits:
-    """Arrays for training, validation and test, plus what the labels mean."""
+    """Training, validation and test splits, plus what the labels mean. `channels` is the
+    channel count of images held in memory (None: files, decoded to what the model takes)."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    train: Split
+    val: Split
+    test: Split
     class_names: list
-    masks: dict = field(default_factory=dict)  # split name -> per-pixel labels, where the data has them
+    channels: int | None = None
+    skipped: list = field(default_factory=list)  # (file, reason) of images left out
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def named(self) -> dict:
+        return {"train": self.train, "val": self.val, "test": self.test}
 
 
 def load_dataset(config: dict) -> Splits:
@@ -52,8 +56,8 @@ def load_dataset(config: dict) -> Splits:
     return entry.load(config)
 
 
-def split_arrays(x, y, config, class_names, masks=None) -> Splits:
-    """A fixed, stratified train/validation/test split (seeded by data.seed, default 0)."""
+def split_indices(y: np.ndarray, config: dict) -> list:
+    """A fixed, stratified train/validation/test split of positions (seeded by data.seed, default 0)."""
     seed = config.get("seed", 0)
     test_fraction = config.get("test_split", 0.2)
     val_fraction = config.get("validation_split", 0.1)
@@ -66,12 +70,23 @@ def split_arrays(x, y, config, class_names, masks=None) -> Splits:
         test_idx += list(idx[:n_test])
         val_idx += list(idx[n_test:n_test + n_val])
         train_idx += list(idx[n_test + n_val:])
-    parts = [np.sort(np.array(part, dtype=int)) for part in (train_idx, val_idx, test_idx)]
-    splits = Splits(x[parts[0]], y[parts[0]], x[parts[1]], y[parts[1]], x[parts[2]], y[parts[2]],
-                    list(class_names))
-    if masks is not None:
-        splits.masks = {name: masks[part] for name, part in zip(("train", "val", "test"), parts)}
-    return splits
+    return [np.sort(np.array(part, dtype=int)) for part in (train_idx, val_idx, test_idx)]
+
+
+def split_arrays(x, y, config, class_names, masks=None) -> Splits:
+    """Arrays split by `split_indices` into in-memory splits."""
+    parts = split_indices(y, config)
+    splits = [ArraySplit(x[part], y[part], None if masks is None else masks[part]) for part in parts]
+    return Splits(*splits, list(class_names), channels=int(x.shape[-1]))
+
+
+def split_files(files: list, y: np.ndarray, config: dict, class_names, mask_files=None, skipped=()) -> Splits:
+    """File lists split by `split_indices` into on-disk splits."""
+    parts = split_indices(y, config)
+    files = np.asarray(files, dtype=object)
+    masks = None if mask_files is None else np.asarray(mask_files, dtype=object)
+    splits = [FileSplit(list(files[part]), y[part], None if masks is None else list(masks[part])) for part in parts]
+    return Splits(*splits, list(class_names), skipped=list(skipped))
 
 
 # -- digits ------------------------------------------------------------------------------------
@@ -132,110 +147,84 @@ def mask_class_names(splits: Splits) -> list:
 
 # -- image folders -----------------------------------------------------------------------------
 def load_image_folder(config: dict) -> Splits:
-    """A folder of class sub-folders (`root/cat/1.png`, `root/dog/7.jpg`), read with Keras's
-    `image_dataset_from_directory`; sub-folders `train/` and `test/` are used if present."""
+    """A folder of class sub-folders (`root/cat/1.png`, `root/dog/7.jpg`); sub-folders `train/`
+    and `test/` are used if present. A folder of plain images (no sub-folders) gives unlabelled
+    images (all label 0, no class names) for the trainers that need no labels. Files are checked
+    (`trainers.image_files`) and listed, never loaded here."""
     root = _existing_path(config, "image_folder", want_dir=True)
+    strict = bool(config.get("strict", False))
     if (root / "train").is_dir() and (root / "test").is_dir():
-        x, y, names = _read_class_folders(root / "train", config)
-        x_test, y_test, test_names = _read_class_folders(root / "test", config)
+        files, y, names, skipped = _class_folder_files(root / "train", strict)
+        test_files, y_test, test_names, test_skipped = _class_folder_files(root / "test", strict)
         if test_names != names:
             raise DataError(f"{root}/train and {root}/test have different classes: {names} vs {test_names}")
-        inner = split_arrays(x, y, {**config, "test_split": 0.0}, names)
-        inner.x_test, inner.y_test = x_test, y_test
+        inner = split_files(files, y, {**config, "test_split": 0.0}, names, skipped=skipped + test_skipped)
+        inner.test = FileSplit(test_files, y_test)
         return inner
-    x, y, names = _read_class_folders(root, config)
-    return split_arrays(x, y, config, names)
+    files, y, names, skipped = _class_folder_files(root, strict)
+    return split_files(files, y, config, names, skipped=skipped)
 
 
-def _read_class_folders(root: Path, config: dict):
-    """Images and labels from class sub-folders; a folder of plain images (no sub-folders) gives
-    unlabelled images (all label 0, no class names) for the trainers that need no labels."""
-    import keras
-
+def _class_folder_files(root: Path, strict: bool):
+    """(files, labels, class names, skipped) of a folder of class sub-folders or of plain images."""
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files = [f for c in classes for f in (root / c).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES]
-    unlabelled = not classes
-    if unlabelled:
-        files = _image_files(root)
-    if not files:
+    listed, others = [], []
+    for label, name in enumerate(classes):
+        images, not_images = image_files(root / name, recursive=True)
+        listed += [(file, label) for file in images]
+        others += not_images
+    if not classes:
+        images, others = image_files(root)
+        listed = [(file, 0) for file in images]
+    note_other_files(others, root)
+    if not listed:
         raise DataError(f"{root} has no images: put them in class sub-folders ({root}/<class name>/<image>), "
-                        f"or directly in the folder for training without labels ({', '.join(IMAGE_SUFFIXES)})")
-    channels = config.get("channels") or _folder_channels(files)
-    size = config.get("image_size") or _first_image_size(files[0])
-    dataset = keras.utils.image_dataset_from_directory(
-        root, labels=None if unlabelled else "inferred", label_mode=None if unlabelled else "int",
-        class_names=None if unlabelled else classes, color_mode="grayscale" if channels == 1 else "rgb",
-        image_size=tuple(size), batch_size=None, shuffle=False, verbose=False)
-    if unlabelled:
-        images = np.stack(list(dataset.as_numpy_iterator()))
-        return images.astype("float32") / 255.0, np.zeros(len(images), dtype="int64"), []
-    xs, ys = [], []
-    for image, label in dataset.as_numpy_iterator():
-        xs.append(image)
-        ys.append(label)
-    return (np.stack(xs).astype("float32") / 255.0, np.array(ys, dtype="int64"), classes)
-
-
-def _image_files(folder: Path) -> list:
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+                        "or directly in the folder for training without labels (.png, .jpg, .jpeg, .bmp, .gif)")
+    labels = {str(file): label for file, label in listed}
+    check = check_files([file for file, _ in listed])
+    good = check.report(strict, str(root))
+    return good, np.array([labels[file] for file in good], dtype="int64"), classes, check.bad
 
 
 # -- image / mask pairs ------------------------------------------------------------------------
 def load_mask_folder(config: dict) -> Splits:
     """Segmentation data: `root/images/<name>.png` with `root/masks/<name>.png` (same file stem),
     each mask a single-channel image whose pixel values are class indices (0: background)."""
-    from PIL import Image
-
     root = _existing_path(config, "mask_folder", want_dir=True)
     image_dir, mask_dir = root / "images", root / "masks"
     if not image_dir.is_dir() or not mask_dir.is_dir():
         raise DataError(f"{root} needs two sub-folders, images/ and masks/, with files of the same name")
-    images = _image_files(image_dir)
-    masks = {f.stem: f for f in _image_files(mask_dir)}
+    images, others = image_files(image_dir)
+    note_other_files(others, image_dir)
+    masks = {f.stem: f for f in image_files(mask_dir)[0]}
     if not images:
-        raise DataError(f"{image_dir} has no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise DataError(f"{image_dir} has no images (.png, .jpg, .jpeg, .bmp, .gif)")
     missing = [f.name for f in images if f.stem not in masks]
     if missing:
         raise DataError(f"{len(missing)} image(s) in {image_dir} have no mask of the same name in {mask_dir}, "
                         f"e.g. {missing[0]}")
-    channels = config.get("channels") or _folder_channels(images)
-    size = tuple(config.get("image_size") or _first_image_size(images[0]))
-    xs, ms = [], []
-    for file in images:
-        with Image.open(file) as image, Image.open(masks[file.stem]) as mask:
-            if mask.mode not in ("L", "P", "I", "1"):
-                raise DataError(f"{masks[file.stem]}: a mask is a single-channel image of class indices; "
-                                f"got mode {mask.mode}")
-            image = image.convert("L" if channels == 1 else "RGB").resize(size[::-1], Image.BILINEAR)
-            mask = mask.resize(size[::-1], Image.NEAREST)  # class indices must not be blended
-            xs.append(np.asarray(image, dtype="float32").reshape(*size, channels) / 255.0)
-            ms.append(np.asarray(mask, dtype="int64"))
-    masks_array = np.stack(ms)
-    names = config.get("class_names") or ["background"] + [str(i) for i in range(1, int(masks_array.max()) + 1)]
-    splits = split_arrays(np.stack(xs), np.zeros(len(xs), dtype="int64"), config, [], masks_array)
-    splits.class_names = list(names)
-    return splits
+    check = check_files(images + [masks[f.stem] for f in images])
+    bad = {path for path, _ in check.bad}
+    check.good = [str(f) for f in images if str(f) not in bad and str(masks[f.stem]) not in bad]
+    good = check.report(bool(config.get("strict", False)), str(root))
+    mask_files = [str(masks[Path(f).stem]) for f in good]
+    top = max(_mask_values(mask_files))
+    names = config.get("class_names") or ["background"] + [str(i) for i in range(1, top + 1)]
+    return split_files(good, np.zeros(len(good), dtype="int64"), config, names, mask_files, check.bad)
 
 
-def _folder_channels(files) -> int:
+def _mask_values(mask_files: list) -> list:
+    """The largest class index of each mask (one pass over the masks, refusing colour masks)."""
     from PIL import Image
 
-    counts: dict[int, int] = {}
-    for file in files:
-        with Image.open(file) as image:
-            channels = 1 if image.mode in ("L", "1", "I", "I;16", "F") else 3
-        counts[channels] = counts.get(channels, 0) + 1
-    if len(counts) > 1:
-        raise DataError(f"the folder mixes channel counts ({counts.get(3, 0)} colour and {counts.get(1, 0)} "
-                        "grayscale images): set `data: {channels: 1}` or `{channels: 3}` to convert them all")
-    return next(iter(counts))
+    def largest(file):
+        with Image.open(file) as mask:
+            if mask.mode not in ("L", "P", "I", "1", "I;16"):
+                raise DataError(f"{file}: a mask is a single-channel image of class indices; got mode {mask.mode}")
+            return int(np.asarray(mask).max())
 
-
-def _first_image_size(file):
-    from PIL import Image
-
-    with Image.open(file) as image:
-        return [image.height, image.width]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(largest, mask_files))
 
 
 def _existing_path(config: dict, dataset: str, want_dir: bool) -> Path:
@@ -278,12 +267,12 @@ def _from_train_test(arrays, config, source, names=None) -> Splits:
     if x.shape[1:] != x_test.shape[1:]:
         raise DataError(f"{source}: x_train images are {x.shape[1:]} but x_test images are {x_test.shape[1:]}")
     if "x_val" in arrays:
-        splits = Splits(x, y, _images(arrays["x_val"], source, "x_val"), _labels(arrays["y_val"], source, "y_val"),
-                        x_test, y_test, [])
+        val = ArraySplit(_images(arrays["x_val"], source, "x_val"), _labels(arrays["y_val"], source, "y_val"))
+        splits = Splits(ArraySplit(x, y), val, ArraySplit(x_test, y_test), [], channels=int(x.shape[-1]))
     else:
         splits = split_arrays(x, y, {**config, "test_split": 0.0}, [])
-        splits.x_test, splits.y_test = x_test, y_test
-    all_labels = np.concatenate([splits.y_train, splits.y_val, splits.y_test])
+        splits.test = ArraySplit(x_test, y_test)
+    all_labels = np.concatenate([splits.train.labels, splits.val.labels, splits.test.labels])
     splits.class_names = list(names or _class_names(all_labels))
     return splits
 

@@ -13,7 +13,8 @@ from builder.errors import did_you_mean
 
 from . import plots
 from .errors import DataError, TrainingFault
-from .run_folder import EpochCheckpoint, atomic_write, last_checkpoint
+from .pipeline import TrainStream
+from .run_folder import EpochCheckpoint, StepCheckpoint, atomic_write, last_checkpoint
 
 
 def jit_compile_setting(requested):
@@ -33,22 +34,35 @@ def speed_settings(config: dict) -> dict:
             "steps_per_execution": performance["steps_per_execution"]}
 
 
-def fit(model, train, val, job, trainer_callbacks=(), **fit_kwargs) -> None:
+def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs) -> None:
     """`model.fit` for a `TrainingJob`, with the run folder's callbacks: a NaN guard, per-epoch
-    checkpoints and history, TensorBoard and, if configured, early stopping. `trainer_callbacks`
-    run first, so what they add to the epoch's logs reaches history.csv."""
+    (and, if configured, per-N-step) checkpoints and history, TensorBoard and, if configured,
+    early stopping. `trainer_callbacks` run first, so what they add to the epoch's logs reaches
+    history.csv. A run resumed mid-epoch first fits the rest of that epoch, then the others."""
     config, folder = job.config, job.folder
-    callbacks = [*trainer_callbacks, StopOnNonFiniteLoss(folder), EpochCheckpoint(folder, job.history),
+    epochs = EpochCheckpoint(folder, job.history)
+    callbacks = [*trainer_callbacks, StopOnNonFiniteLoss(folder), epochs,
                  keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False),
                  *job.extra_callbacks]
+    every = config.get("checkpoint_every_steps")
+    if every:
+        if train.steps_per_epoch is None:
+            raise DataError("checkpoint_every_steps needs a training stream in a fixed order per epoch")
+        callbacks.append(StepCheckpoint(folder, every, epochs, train.steps_per_epoch, job.initial_step))
     if config.get("early_stopping"):  # a setting only some trainers honour
         stop = dict(config["early_stopping"])
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stop.get("monitor", "val_loss"),
                                                        patience=stop.get("patience", 5),
                                                        restore_best_weights=stop.get("restore_best_weights", True)))
-    if job.initial_epoch < config["epochs"]:
-        model.fit(train, validation_data=val, epochs=config["epochs"], initial_epoch=job.initial_epoch,
-                  callbacks=callbacks, verbose=job.verbose, shuffle=False, **fit_kwargs)
+    first = job.initial_epoch
+    common = dict(validation_data=val, callbacks=callbacks, verbose=job.verbose, shuffle=False, **fit_kwargs)
+    if train.partial is not None and first < config["epochs"]:
+        model.fit(train.partial, epochs=first + 1, initial_epoch=first, steps_per_epoch=train.partial_steps,
+                  **common)
+        first += 1
+    if first < config["epochs"]:
+        model.fit(train.dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=train.steps_per_epoch,
+                  **common)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -107,6 +121,16 @@ def finish(model, test, examples: int, folder: Path, saved_model=None, metrics: 
     if state and state[2]:
         plots.learning_curve(state[2], folder / "learning_curve.png")
     return metrics
+
+
+def load_data(config: dict, folder: Path):
+    """The run's dataset (`data:`), with what was used, and skipped, recorded in run.json."""
+    from .datasets import load_dataset
+    from .run_folder import record_data
+
+    splits = load_dataset(config["data"])
+    record_data(folder, splits)
+    return splits
 
 
 def start_weights(model, config: dict) -> None:

@@ -19,7 +19,7 @@ from .datasets import load_dataset
 from .errors import DataError
 from .metric_losses import MetricLoss
 from .optimization import make_optimizer
-from .pipeline import model_image_shape, prepare_images
+from .pipeline import Preprocessing, TrainStream, materialize, model_image_shape
 from .run_folder import atomic_write
 from .trainer import ResumePoint, Trainer, TrainingJob
 from .trainer_options import METRIC_OPTIONS, METRIC_SETTINGS
@@ -61,17 +61,17 @@ class OpenSetData:
 
 def prepare_data(model, config: dict) -> OpenSetData:
     splits = load_dataset(config["data"])
-    shape = model_image_shape(model)
+    prep = Preprocessing.of(model_image_shape(model), {})
+    arrays = {name: materialize(split, prep) for name, split in splits.named().items()}
     holdout = list(config["data"].get("holdout_classes") or [])
-    present = sorted(set(np.concatenate([splits.y_train, splits.y_val, splits.y_test]).tolist()))
+    present = sorted(set(np.concatenate([labels for _, labels in arrays.values()]).tolist()))
     missing = [c for c in holdout if c not in present]
     if missing:
         raise DataError(f"data.holdout_classes names {missing}, which the data does not have (classes: {present})")
     if len(holdout) >= len(present):
         raise DataError("data.holdout_classes holds out every class: nothing is left to train on")
-    images = {name: prepare_images(x, shape) for name, x in
-              (("train", splits.x_train), ("val", splits.x_val), ("test", splits.x_test))}
-    labels = {"train": splits.y_train, "val": splits.y_val, "test": splits.y_test}
+    images = {name: split_images for name, (split_images, _) in arrays.items()}
+    labels = {name: split_labels for name, (_, split_labels) in arrays.items()}
     return OpenSetData(images, labels, holdout, list(splits.class_names))
 
 
@@ -170,7 +170,7 @@ class MetricTrainer(Trainer):
             loop.start_weights(model, config)
             compile_embedding(model, config, len(batches))
         atomic_write(folder / "classes.json", json.dumps(data.class_names) + "\n")
-        loop.fit(model, batches, None, job)
+        loop.fit(model, TrainStream(batches), None, job)
         metrics, shown = open_set_metrics(model, data)
         loop.finish(model, None, 0, folder, metrics=metrics)
         names = data.class_names or [str(c) for c in sorted(set(shown["labels"].tolist()))]

@@ -28,10 +28,9 @@ def _metric_run(run: str):
 def _embed_files(model, paths):
     import numpy as np
 
-    from .pipeline import model_image_shape, prepare_images, read_image
+    from .pipeline import Preprocessing, image_file_inputs, model_image_shape
 
-    shape = model_image_shape(model)
-    batch = np.concatenate([prepare_images(read_image(path, shape[-1])[None], shape) for path in paths])
+    batch = image_file_inputs(paths, Preprocessing.of(model_image_shape(model), {}))
     return np.asarray(model.predict(batch, verbose=0, batch_size=256))
 
 
@@ -54,7 +53,7 @@ def cmd_embed(args) -> int:
 
 def gallery_files(folder: Path) -> list[tuple[str, Path]]:
     """(identity, image file) pairs from a folder of one sub-folder per identity."""
-    from .datasets import IMAGE_SUFFIXES
+    from .image_files import IMAGE_SUFFIXES
 
     if not folder.is_dir():
         raise DataError(f"{folder}: no such gallery folder")

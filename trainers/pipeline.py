@@ -1,10 +1,26 @@
-"""From dataset arrays to tf.data pipelines shaped for the model (usable on every backend)."""
+"""From a dataset's splits to tf.data pipelines shaped for the model (usable on every backend).
+
+One pipeline serves every source (`trainers.sources`): elements are read (file bytes, records or
+array rows), decoded and cropped per image in parallel, batched, then resized, augmented and
+formatted per batch, and normalised last. Training streams come in two orders:
+
+- *indexed*: each epoch is a permutation fixed by (seed, epoch), so a run resumed mid-epoch
+  (`checkpoint_every_steps`) sees exactly the examples the interrupted run had left. Used for
+  files and shards, and for arrays when step checkpoints or per-image crops are asked for.
+- *reshuffled*: tf.data's own shuffle buffer, reshuffled each epoch; the pipeline of small
+  in-memory datasets (their figures in the README were measured with it) and of cached data.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .errors import DataError
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def first_output(outputs):
@@ -15,20 +31,6 @@ def first_output(outputs):
 def steps_per_epoch(examples: int, batch_size: int) -> int:
     """Batches in one pass over `examples` (the last one may be partial)."""
     return -(-int(examples) // int(batch_size))
-
-
-def read_image(path, channels: int) -> np.ndarray:
-    """One image file as float32 in [0, 1] with `channels` (1 or 3) channels."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype="float32") / 255.0
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from None
-    return array[..., None] if array.ndim == 2 else array
 
 
 def model_image_shape(model) -> tuple:
@@ -46,17 +48,50 @@ def model_classes(model) -> int:
 def check_compatible(splits, model) -> None:
     """Refuse data the model cannot learn from, with the fix."""
     classes = model_classes(model)
-    top = max(int(y.max()) for y in (splits.y_train, splits.y_val, splits.y_test) if len(y))
+    counts = sum(split.label_counts(classes) for split in (splits.train, splits.val, splits.test))
+    top = int(np.flatnonzero(counts).max()) if counts.any() else 0
     if top >= classes:
         raise DataError(f"labels go up to {top} ({top + 1} classes) but the model outputs {classes}: "
                         f"set the spec's class count, e.g. --set classes={top + 1}")
-    if len(splits.x_train) == 0:
+    if len(splits.train) == 0:
         raise DataError("the training split is empty")
-    channels = splits.x_train.shape[-1]
+    channels = splits.channels
     wanted = model_image_shape(model)[-1]
-    if channels not in (1, 3) or wanted not in (1, 3):
+    if channels not in (None, 1, 3) or wanted not in (1, 3):
         raise DataError(f"the data has {channels} channels and the model takes {wanted}; only 1 <-> 3 "
                         "conversions are automatic: set the spec's input channels")
+
+
+# -- how images become model input -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preprocessing:
+    """What every split, and `predict`, does to an image: resize (after a centre crop, if asked)
+    to the model's input, convert channels, and normalise per channel last."""
+
+    image_shape: tuple
+    center_crop: float | None = None
+    mean: tuple | None = None
+    std: tuple | None = None
+    mask_size: tuple | None = None  # segmentation: masks cut to the model's output size
+
+    @classmethod
+    def of(cls, image_shape, data_config: dict, mask_size=None) -> Preprocessing:
+        normalize = data_config.get("normalize")
+        if normalize == "imagenet":
+            normalize = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+        mean = std = None
+        if normalize:
+            channels = image_shape[-1]
+            mean, std = tuple(normalize["mean"]), tuple(normalize["std"])
+            if len(mean) != channels or len(std) != channels:
+                raise DataError(f"data.normalize gives {len(mean)} means and {len(std)} standard deviations for a "
+                                f"model with {channels} channel(s); give one of each per channel")
+        return cls(tuple(image_shape), data_config.get("center_crop"), mean, std,
+                   tuple(mask_size) if mask_size else None)
+
+    @property
+    def size(self) -> tuple:
+        return tuple(self.image_shape[:2])
 
 
 def to_model_input(images, image_shape):
@@ -72,50 +107,94 @@ def to_model_input(images, image_shape):
     return images
 
 
-def make_dataset(x, y, image_shape, num_classes, batch_size, *, shuffle=False, augment=(), seed=0,
-                 repeat_labels=1):
-    """A batched tf.data.Dataset of (images, one-hot labels); augmentation on these batches only."""
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((x.astype("float32"), y.astype("int32")))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
-    layers = list(augment)
-
-    def prepare(images, labels):
-        images = to_model_input(images, image_shape)
-        for layer in layers:
-            images = layer(images, training=True)
-        one_hot = tf.one_hot(labels, num_classes)
-        return images, (tuple([one_hot] * repeat_labels) if repeat_labels > 1 else one_hot)
-
-    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
 def prepare_images(images: np.ndarray, image_shape) -> np.ndarray:
     return np.asarray(to_model_input(images.astype("float32"), image_shape))
 
 
-def make_image_dataset(x, image_shape, batch_size, *, shuffle=False, augment=(), seed=0, targets=True):
-    """Batches of images alone, for trainers without labels: (images, images) when the model
-    learns to reproduce its input with `compile`'s loss, images only otherwise. Augmentation, if
-    any, changes input and target alike."""
+def _normalize(images, prep: Preprocessing):
+    if prep.mean is None:
+        return images
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices(x.astype("float32"))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    layers = list(augment)
+    return (images - tf.constant(prep.mean, images.dtype)) / tf.constant(prep.std, images.dtype)
 
-    def prepare(images):
-        images = to_model_input(images, image_shape)
-        for layer in layers:
-            images = layer(images, training=True)
-        return (images, images) if targets else images
 
-    dataset = dataset.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+def normalized(images: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """`data.normalize` on images already at the model's size (NumPy; `predict` and pictures)."""
+    if prep.mean is None:
+        return images
+    return (images - np.asarray(prep.mean, "float32")) / np.asarray(prep.std, "float32")
+
+
+def _decode(contents, channels: int):
+    import tensorflow as tf
+
+    image = tf.io.decode_image(contents, channels=channels, dtype=tf.float32, expand_animations=False)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def _center_crop(image, size, fraction: float):
+    """Resize so the shorter side is size / fraction, then cut the central `size` window (the
+    usual evaluation view of ImageNet models: 224 of 256 is fraction 0.875)."""
+    import tensorflow as tf
+
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.reduce_max(tf.constant(size, tf.float32) / fraction / shape)
+    resized = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+    image = tf.image.resize(image, resized)
+    top, left = (resized[0] - size[0]) // 2, (resized[1] - size[1]) // 2
+    return tf.image.crop_to_bounding_box(image, top, left, size[0], size[1])
+
+
+def _element_image(element, prep: Preprocessing, channels: int, encoded: bool, crop_window, augment, key, seed):
+    """One image at the model's size: decoded (only the crop window of a JPEG, when there is one),
+    cropped, augmented per image (`augment`: flips, before the resize, on fewer pixels), resized."""
+    import tensorflow as tf
+
+    contents = element["image"]
+    element_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(key, tf.int64)])
+
+    def augmented(image):
+        for number, function in enumerate(augment):
+            image = function(image, element_seed + tf.constant([1 + number, 0], tf.int64))
+        return image
+
+    if crop_window is not None and encoded:
+        def jpeg():
+            window = crop_window(tf.image.extract_jpeg_shape(contents)[:2], element_seed)
+            image = tf.image.decode_and_crop_jpeg(contents, tf.stack(window), channels=channels)
+            return tf.image.convert_image_dtype(image, tf.float32)
+
+        def other():
+            image = _decode(contents, channels)
+            top, left, height, width = crop_window(tf.shape(image)[:2], element_seed)
+            return tf.image.crop_to_bounding_box(image, top, left, height, width)
+
+        image = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+        image.set_shape([None, None, channels])
+        return tf.image.resize(augmented(image), prep.size)
+    image = _decode(contents, channels) if encoded else contents
+    if crop_window is not None:
+        top, left, height, width = crop_window(tf.shape(image)[:2], element_seed)
+        return tf.image.resize(augmented(tf.image.crop_to_bounding_box(image, top, left, height, width)), prep.size)
+    image = augmented(image)
+    if prep.center_crop:
+        return _center_crop(image, prep.size, prep.center_crop)
+    return tf.image.resize(image, prep.size) if encoded else image
+
+
+def fit_mask_tensor(mask, input_size, output_size):
+    """`fit_masks` for one mask inside tf.data: nearest-neighbour to the model's input, then the
+    centre at the output's size."""
+    import tensorflow as tf
+
+    shape = tf.shape(mask, out_type=tf.int64)
+    rows = tf.range(input_size[0], dtype=tf.int64) * shape[0] // input_size[0]
+    cols = tf.range(input_size[1], dtype=tf.int64) * shape[1] // input_size[1]
+    mask = tf.gather(tf.gather(mask, rows, axis=0), cols, axis=1)
+    top, left = (input_size[0] - output_size[0]) // 2, (input_size[1] - output_size[1]) // 2
+    return mask[top:top + output_size[0], left:left + output_size[1]]
 
 
 def fit_masks(masks: np.ndarray, input_size, output_size) -> np.ndarray:
@@ -134,26 +213,174 @@ def fit_masks(masks: np.ndarray, input_size, output_size) -> np.ndarray:
     return masks[:, top:top + height, left:left + width]
 
 
-def make_mask_dataset(x, masks, image_shape, batch_size, *, shuffle=False, flips=(), photometric=(), seed=0):
-    """Batches of (images, per-pixel class masks). Flips move image and mask together; brightness,
-    contrast and colour changes touch the image only."""
+# -- streams ---------------------------------------------------------------------------------------
+@dataclass
+class TrainStream:
+    """Batches for `model.fit`. `steps_per_epoch` is set when `dataset` holds every remaining
+    epoch back to back (the indexed order); `partial`, when a run resumes mid-epoch, holds the
+    `partial_steps` batches left of that epoch, to be fitted first."""
+
+    dataset: object
+    steps_per_epoch: int | None = None
+    partial: object = None
+    partial_steps: int = 0
+
+
+@dataclass
+class StreamPlan:
+    """What a trainer asks of the pipeline: how a batch becomes (inputs, targets) (`finish`:
+    augmentation and formatting), and for training, the order and where to resume."""
+
+    finish: Callable
+    batch_size: int
+    seed: int = 0
+    crop_window: Callable | None = None
+    cache: str | None = None
+    per_image: tuple = ()  # stateless `f(image, seed)` augmentations, training only
+
+
+def random_per_image(split, prep: Preprocessing, crop_window, resumable: bool, cache) -> bool:
+    """Whether a training stream handles images one at a time, so per-image random augmentation
+    costs nothing extra (and a cache would not freeze it)."""
+    if cache:
+        return False
+    return split.encoded or crop_window is not None or resumable or prep.center_crop is not None
+
+
+def _per_image(split, prep: Preprocessing, channels: int, plan: StreamPlan, crop: bool):
+    """The per-element stage as a map function over (key, element)."""
+    augment = plan.per_image if crop else ()
+    needs_work = (split.encoded or (crop and plan.crop_window is not None) or prep.center_crop is not None
+                  or bool(augment))
+    window = plan.crop_window if crop else None
+
+    def element_map(key, element):
+        result = dict(element)
+        if needs_work:
+            result["image"] = _element_image(element, prep, channels, split.encoded, window, augment, key, plan.seed)
+        if "mask" in element and prep.mask_size and split.encoded:
+            result["mask"] = fit_mask_tensor(element["mask"], prep.size, prep.mask_size)
+        return result
+
+    return element_map, needs_work
+
+
+def _batch_map(prep: Preprocessing, plan: StreamPlan):
+    def batch_map(batch):
+        batch = dict(batch)
+        batch["image"] = to_model_input(batch["image"], prep.image_shape)
+        inputs, targets = plan.finish(batch)
+        return (_normalize(inputs, prep), targets) if targets is not None else _normalize(inputs, prep)
+
+    return batch_map
+
+
+def _cache(dataset, where: str | None):
+    if not where:
+        return dataset
+    return dataset.cache() if where == "memory" else dataset.cache(str(where))
+
+
+def eval_stream(split, prep: Preprocessing, plan: StreamPlan):
+    """Batches of a split in its stored order (validation, test, prediction)."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((x.astype("float32"), masks.astype("int32")))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    flips, photometric = list(flips), list(photometric)
+    element_map, needs_work = _per_image(split, prep, prep.image_shape[-1], plan, crop=False)
+    elements = split.elements().enumerate()
+    if needs_work or split.encoded:
+        elements = elements.map(element_map, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        elements = elements.map(lambda key, element: element)
+    elements = _cache(elements, plan.cache)
+    batches = elements.batch(plan.batch_size).map(_batch_map(prep, plan), num_parallel_calls=tf.data.AUTOTUNE)
+    return _counted(batches, steps_per_epoch(len(split), plan.batch_size)).prefetch(tf.data.AUTOTUNE)
 
-    def prepare(images, labels):
-        images = to_model_input(images, image_shape)
-        if flips:
-            joined = tf.concat([images, tf.cast(labels[..., None], images.dtype)], axis=-1)
-            for layer in flips:
-                joined = layer(joined, training=True)
-            images, labels = joined[..., :-1], tf.cast(tf.round(joined[..., -1]), tf.int32)
-        for layer in photometric:
-            images = layer(images, training=True)
-        return images, labels
 
-    dataset = dataset.batch(batch_size).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+def _counted(batches, count: int):
+    """Tell tf.data (and so Keras) how many batches a stream holds: shards do not know it, and
+    Keras warns that data ran out when a stream of unknown length ends. Also lets tf.data fuse
+    the per-element maps into one (each map costs a function call per image)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_optimization.map_fusion = True
+    options.experimental_optimization.map_parallelization = True
+    return batches.apply(tf.data.experimental.assert_cardinality(count)).with_options(options)
+
+
+def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, first_epoch: int = 0,
+                 skip_batches: int = 0, resumable: bool = False) -> TrainStream:
+    """Training batches from `first_epoch` on (`skip_batches` of it already done)."""
+    import tensorflow as tf
+
+    element_map, needs_work = _per_image(split, prep, prep.image_shape[-1], plan, crop=True)
+    batch_map = _batch_map(prep, plan)
+    indexed = not plan.cache and (split.encoded or needs_work or resumable)
+    if not indexed:
+        # tf.data's shuffle of the whole (small or cached) split, reshuffled every epoch.
+        elements = split.elements()
+        if needs_work:
+            seeds = tf.data.Dataset.random(seed=plan.seed, rerandomize_each_iteration=True)
+            elements = tf.data.Dataset.zip(seeds, elements)
+            if plan.crop_window is None:  # decoding is the same every epoch: cache after it
+                elements = _cache(elements.map(element_map, num_parallel_calls=tf.data.AUTOTUNE), plan.cache)
+            else:
+                elements = _cache(elements, plan.cache).map(element_map, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = elements.shuffle(len(split), seed=plan.seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(plan.batch_size).map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
+        return TrainStream(dataset.prefetch(tf.data.AUTOTUNE))
+
+    count, steps = len(split), steps_per_epoch(len(split), plan.batch_size)
+
+    def epoch_batches(epoch, skip=0):
+        keys = tf.data.Dataset.range(skip, count).map(lambda i: tf.cast(epoch, tf.int64) * count + i)
+        elements = tf.data.Dataset.zip(keys, split.epoch_elements(epoch, plan.seed, skip))
+        elements = elements.map(element_map, num_parallel_calls=tf.data.AUTOTUNE) if needs_work else \
+            elements.map(lambda key, element: element)
+        return elements.batch(plan.batch_size).map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
+
+    partial, partial_steps, start = None, 0, first_epoch
+    if skip_batches:
+        skipped = min(skip_batches * plan.batch_size, count)
+        partial = _counted(epoch_batches(tf.constant(first_epoch, tf.int64), skipped), steps - skip_batches)
+        partial = partial.prefetch(tf.data.AUTOTUNE)
+        partial_steps, start = steps - skip_batches, first_epoch + 1
+    rest = tf.data.Dataset.range(start, max(start, epochs)).flat_map(epoch_batches)
+    rest = _counted(rest, steps * max(0, epochs - start))
+    return TrainStream(rest.prefetch(tf.data.AUTOTUNE), steps, partial, partial_steps)
+
+
+def preview(split, prep: Preprocessing, count: int) -> dict:
+    """The first `count` examples, prepared like the test data but not normalised, as arrays
+    (pictures in the run folder)."""
+    plan = StreamPlan(lambda batch: (batch, None), count)
+    for batch in eval_stream(split, replace(prep, mean=None, std=None), plan).take(1):
+        return {key: np.asarray(value) for key, value in batch.items()}
+    return {"image": np.zeros((0, *prep.image_shape), "float32"), "label": np.zeros(0, "int32")}
+
+
+def materialize(split, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    """A whole split as (images at the model's size, not normalised; labels), for trainers that
+    sample their batches themselves (metric learning's P x K batches, the adversarial loop)."""
+    plan = StreamPlan(lambda batch: ((batch["image"], batch["label"]), None), 256)
+    images, labels = [], []
+    for batch_images, batch_labels in eval_stream(split, replace(prep, mean=None, std=None), plan).as_numpy_iterator():
+        images.append(batch_images)
+        labels.append(batch_labels)
+    if not images:
+        return np.zeros((0, *prep.image_shape), "float32"), np.zeros(0, "int64")
+    return np.concatenate(images), np.concatenate(labels).astype("int64")
+
+
+def image_file_inputs(paths: list, prep: Preprocessing) -> np.ndarray:
+    """Image files as the model's input, prepared exactly as the run's test images were
+    (decoded by TensorFlow, centre-cropped if asked, resized, normalised)."""
+    from .image_files import problem
+    from .sources import FileSplit
+
+    for path in paths:
+        reason = problem(path)
+        if reason:
+            raise DataError(f"{path}: {reason}")
+    images, _ = materialize(FileSplit([str(path) for path in paths], np.zeros(len(paths), "int64")), prep)
+    return normalized(images, prep)

@@ -11,10 +11,20 @@ import numpy as np
 from builder.errors import SpecError
 
 from . import loop, plots
-from .augmentation import augmentation_layers
+from .augmentation import crop_window_of, split_augmentations
 from .datasets import load_dataset
 from .optimization import make_optimizer
-from .pipeline import first_output, make_image_dataset, model_image_shape, prepare_images, steps_per_epoch
+from .pipeline import (
+    Preprocessing,
+    StreamPlan,
+    eval_stream,
+    first_output,
+    model_image_shape,
+    preview,
+    random_per_image,
+    steps_per_epoch,
+    train_stream,
+)
 from .registries import RECONSTRUCTION_LOSSES
 from .trainer import Trainer, TrainingJob
 from .trainer_options import RECONSTRUCTION_OPTIONS
@@ -30,14 +40,38 @@ def check_reproduces_input(model, trainer: str) -> tuple:
     return shape
 
 
-def datasets(splits, shape, config: dict, targets: bool = True):
-    batch, seed = config["batch_size"], config["seed"]
-    augment = augmentation_layers(config["augment"], shape, seed)
-    train = make_image_dataset(splits.x_train, shape, batch, shuffle=True, augment=augment, seed=seed,
-                               targets=targets)
-    val = make_image_dataset(splits.x_val, shape, batch, targets=targets) if len(splits.x_val) else None
-    test = make_image_dataset(splits.x_test, shape, batch, targets=targets) if len(splits.x_test) else None
+def _finisher(targets: bool, augment=()):
+    """Batch -> (images, images) when the model learns to reproduce its input with `compile`'s
+    loss, (images, None) otherwise; augmentation changes input and target alike."""
+    def finish(batch):
+        images = batch["image"]
+        for layer in augment:
+            images = layer(images, training=True)
+        return images, (images if targets else None)
+
+    return finish
+
+
+def datasets(splits, shape, config: dict, targets: bool = True, job=None):
+    """(training stream, validation batches, test batches) of images alone."""
+    batch, seed, cache = config["batch_size"], config["seed"], config["data"].get("cache")
+    prep = Preprocessing.of(shape, config["data"])
+    resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(config["augment"])
+    per_image, layers = split_augmentations(config["augment"], shape, seed,
+                                            random_per_image(splits.train, prep, crop, resumable, cache))
+    training = StreamPlan(_finisher(targets, layers), batch, seed, crop, cache, tuple(per_image))
+    plain = StreamPlan(_finisher(targets), batch, seed, cache=cache)
+    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
+                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
+                         resumable=resumable)
+    val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
+    test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
     return train, val, test
+
+
+def shown_split(splits):
+    """The split whose images go into the run folder's pictures: test, else train."""
+    return splits.test if len(splits.test) else splits.train
 
 
 def compile_model(model, config: dict, steps_per_epoch: int) -> None:
@@ -47,9 +81,9 @@ def compile_model(model, config: dict, steps_per_epoch: int) -> None:
                   **loop.speed_settings(config))
 
 
-def save_reconstructions(model, images: np.ndarray, shape, path: Path, count: int = 10) -> None:
+def save_reconstructions(model, split, prep: Preprocessing, path: Path, count: int = 10) -> None:
     """Test images (top row) above the model's reconstructions (bottom row)."""
-    inputs = prepare_images(images[:count], shape)
+    inputs = preview(split, prep, count)["image"]
     outputs = first_output(model.predict(inputs, verbose=0))
     plots.image_grid([list(inputs), list(np.asarray(outputs))], path, row_titles=["input", "output"],
                      title="reconstructions of test images")
@@ -63,14 +97,14 @@ class ReconstructionTrainer(Trainer):
     def fit(self, job: TrainingJob) -> dict:
         model, config, folder = job.model, job.config, job.folder
         shape = check_reproduces_input(model, "reconstruction")
-        splits = load_dataset(config["data"])
-        train, val, test = datasets(splits, shape, config)
+        splits = loop.load_data(config, folder)
+        train, val, test = datasets(splits, shape, config, job=job)
         if job.resume is None:
             loop.start_weights(model, config)
-            compile_model(model, config, steps_per_epoch(len(splits.x_train), config["batch_size"]))
+            compile_model(model, config, steps_per_epoch(len(splits.train), config["batch_size"]))
         loop.fit(model, train, val, job)
-        metrics = loop.finish(model, test, len(splits.x_test), folder)
-        save_reconstructions(model, splits.x_test if len(splits.x_test) else splits.x_train, shape,
+        metrics = loop.finish(model, test, len(splits.test), folder)
+        save_reconstructions(model, shown_split(splits), Preprocessing.of(shape, config["data"]),
                              folder / "reconstructions.png")
         return metrics
 
@@ -78,4 +112,4 @@ class ReconstructionTrainer(Trainer):
         shape = check_reproduces_input(model, "reconstruction")
         splits = load_dataset(config["data"])
         _, _, test = datasets(splits, shape, config)
-        return loop.evaluate(model, test, len(splits.x_test))
+        return loop.evaluate(model, test, len(splits.test))

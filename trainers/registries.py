@@ -38,13 +38,21 @@ class OptionEntry:
 
 @dataclass(frozen=True)
 class AugmentationEntry:
-    """`layers(keras, settings, seed, image_shape) -> [keras layers]`. `moves_pixels` is "no"
-    (photometric), "exactly" (a flip: labels per pixel move with the image) or "interpolating"."""
+    """`layers(keras, settings, seed, image_shape) -> [keras layers]`, applied to batches.
+    `moves_pixels` is "no" (photometric), "exactly" (a flip: labels per pixel move with the image)
+    or "interpolating". An entry with `crop_window(settings, image_hw, seed) -> (top, left,
+    height, width)` (TensorFlow ops) instead picks the part of each image to keep, before
+    batching; a spec takes at most one of those. `per_image(settings, image, seed) -> image` is
+    the same change made to one image with a stateless seed: the pipeline uses it where it
+    handles images one at a time anyway (files, shards, crops), which is both faster than a
+    batch-wide layer and exactly repeatable after a resume."""
 
     layers: Callable[..., list]
     description: str
     settings: dict = field(default_factory=dict)
     moves_pixels: str = "interpolating"
+    crop_window: Callable[..., Any] | None = None
+    per_image: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ most the current epoch.
     runs/<spec>/<timestamp>/
         run.json             spec path, params, overrides, train config, backend, versions, seed
         spec.yaml            a copy of the spec as it was
-        checkpoints/         epoch_NNN.keras (model + optimizer state), state.json pointing at it
+        checkpoints/         epoch_NNN.keras (model + optimizer state), or epoch_NNN_step_NNNNNN.keras
+                             mid-epoch (train.checkpoint_every_steps); state.json names the newest
         history.csv          one row per completed epoch
         metrics.json         final test metrics
         model.keras          the final model
@@ -79,6 +80,16 @@ def write_run_record(path: Path, record: dict, spec_file: str) -> None:
     shutil.copyfile(spec_file, path / "spec.yaml")
 
 
+def record_data(folder: Path, splits) -> None:
+    """Add the data actually used to run.json: examples per split, and each image file left
+    out as unreadable (named, with the reason)."""
+    record = read_run_record(folder)
+    record["data_used"] = {**{name: len(split) for name, split in splits.named().items()},
+                           "skipped_files": len(splits.skipped),
+                           "skipped": [{"file": file, "reason": reason} for file, reason in splits.skipped]}
+    atomic_write(Path(folder) / "run.json", json.dumps(record, indent=2, default=str) + "\n")
+
+
 def read_run_record(path: Path) -> dict:
     file = Path(path) / "run.json"
     if not file.is_file():
@@ -86,9 +97,23 @@ def read_run_record(path: Path) -> dict:
     return json.loads(file.read_text())
 
 
+def save_checkpoint(model, folder: Path, epochs_done: int, history: list, step: int = 0) -> None:
+    """The model with its optimizer state, then the state file that names it (`step`: batches of
+    the next epoch already trained); each written atomically, the previous checkpoint removed last."""
+    checkpoints = Path(folder) / "checkpoints"
+    name = f"epoch_{epochs_done:03d}.keras" if not step else f"epoch_{epochs_done:03d}_step_{step:06d}.keras"
+    tmp = checkpoints / f".{name}.tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, checkpoints / name)
+    previous = last_checkpoint(folder)
+    atomic_write(checkpoints / STATE, json.dumps({"epoch": epochs_done, "step": step, "checkpoint": name,
+                                                  "history": history}, indent=1))
+    if previous is not None and previous[1].name != name:
+        previous[1].unlink(missing_ok=True)
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: the model with its optimizer state, then the state file that names it,
-    then history.csv; each written atomically, the previous checkpoint removed last."""
+    """After each epoch: a checkpoint (`save_checkpoint`), then history.csv."""
 
     def __init__(self, folder: Path, history: list | None = None):
         super().__init__()
@@ -98,17 +123,31 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         self.history.append(row)
-        checkpoints = self.folder / "checkpoints"
-        name = f"epoch_{epoch + 1:03d}.keras"
-        tmp = checkpoints / f".{name}.tmp.keras"
-        self.model.save(tmp)
-        os.replace(tmp, checkpoints / name)
-        previous = last_checkpoint(self.folder)
-        atomic_write(checkpoints / STATE, json.dumps({"epoch": epoch + 1, "checkpoint": name,
-                                                      "history": self.history}, indent=1))
+        save_checkpoint(self.model, self.folder, epoch + 1, self.history)
         write_history_csv(self.folder, self.history)
-        if previous is not None and previous[1].name != name:
-            previous[1].unlink(missing_ok=True)
+
+
+class StepCheckpoint(keras.callbacks.Callback):
+    """Every `every` training steps, a checkpoint that records the position in the epoch, so a
+    killed run loses at most `every` steps. The input pipeline orders each epoch by (seed, epoch)
+    alone, so the position is all a resume needs to see the same examples next."""
+
+    def __init__(self, folder: Path, every: int, epoch_checkpoint: EpochCheckpoint, steps_per_epoch: int,
+                 first_step: int = 0):
+        super().__init__()
+        self.folder, self.every, self.epochs = Path(folder), int(every), epoch_checkpoint
+        self.steps_per_epoch, self.offset, self.epoch = steps_per_epoch, int(first_step), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.offset = 0  # only the epoch a resume starts in begins part-way
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.offset + batch + 1
+        if step % self.every == 0 and step < self.steps_per_epoch:  # the epoch's own checkpoint follows
+            save_checkpoint(self.model, self.folder, self.epoch, self.epochs.history, step)
 
 
 def write_history_csv(folder: Path, history: list) -> None:
@@ -121,7 +160,8 @@ def write_history_csv(folder: Path, history: list) -> None:
 
 
 def last_checkpoint(folder: Path):
-    """(completed epochs, checkpoint path, history) of the newest complete checkpoint, or None."""
+    """(completed epochs, checkpoint path, history, steps into the next epoch) of the newest
+    complete checkpoint, or None."""
     state_file = Path(folder) / "checkpoints" / STATE
     if not state_file.is_file():
         return None
@@ -129,4 +169,4 @@ def last_checkpoint(folder: Path):
     path = Path(folder) / "checkpoints" / state["checkpoint"]
     if not path.is_file():
         return None
-    return state["epoch"], path, state.get("history", [])
+    return state["epoch"], path, state.get("history", []), state.get("step", 0)

@@ -18,38 +18,59 @@ from .augmentation import augmentation_layers, augmentation_name
 from .datasets import load_dataset, mask_class_names
 from .errors import DataError
 from .optimization import make_optimizer
-from .pipeline import first_output, fit_masks, make_mask_dataset, model_image_shape, prepare_images, steps_per_epoch
+from .pipeline import (
+    Preprocessing,
+    StreamPlan,
+    eval_stream,
+    first_output,
+    fit_masks,
+    model_image_shape,
+    normalized,
+    preview,
+    steps_per_epoch,
+    train_stream,
+)
 from .registries import AUGMENTATIONS
 from .run_folder import atomic_write
+from .sources import ArraySplit
 from .trainer import Trainer, TrainingJob
 
 
 @dataclass
 class SegmentationData:
-    splits: object
-    masks: dict  # split name -> masks at the model's output size
-    image_shape: tuple
+    splits: object  # masks in memory already cut to the model's output size
+    preprocessing: Preprocessing
     class_names: list
 
+    @property
+    def image_shape(self) -> tuple:
+        return self.preprocessing.image_shape
 
-def prepare(model, config: dict) -> SegmentationData:
+
+def prepare(model, config: dict, splits=None) -> SegmentationData:
     shape = model_image_shape(model)
     output = tuple(model.outputs[0].shape[1:])
     if len(output) != 3 or None in output:
         raise SpecError(f"the segmentation trainer needs a model that outputs (height, width, classes); "
                         f"'{model.name}' outputs {output}")
-    splits = load_dataset(config["data"])
-    if not splits.masks:
+    splits = splits or load_dataset(config["data"])
+    if not splits.train.has_masks:
         raise DataError(f"dataset '{config['data']['dataset']}' has no per-pixel masks; use shapes or mask_folder")
-    masks = {name: fit_masks(values, shape[:2], output[:2]) for name, values in splits.masks.items()}
+    if output[0] > shape[0] or output[1] > shape[1]:
+        raise DataError(f"the model's output ({output[0]}x{output[1]}) is larger than its input "
+                        f"({shape[0]}x{shape[1]}); a segmentation output is at most the input's size")
+    for name, split in splits.named().items():
+        if isinstance(split, ArraySplit):
+            setattr(splits, name, ArraySplit(split.images, split.labels, fit_masks(split.masks, shape[:2], output[:2])))
     classes = output[-1]
-    top = max(int(m.max()) for m in masks.values() if m.size)
+    names = mask_class_names(splits)
+    top = len(names) - 1 if splits.channels is None else max(
+        int(split.masks.max()) for split in splits.named().values() if split.masks.size)
     if top >= classes:
         raise DataError(f"the masks hold class values up to {top} but the model outputs {classes} classes per "
                         f"pixel: set the spec's class count, e.g. --set classes={top + 1}")
-    names = mask_class_names(splits)
     names = names + [str(i) for i in range(len(names), classes)]
-    return SegmentationData(splits, masks, shape, names[:classes])
+    return SegmentationData(splits, Preprocessing.of(shape, config["data"], mask_size=output[:2]), names[:classes])
 
 
 def _augmentations(config: dict, shape: tuple):
@@ -71,13 +92,36 @@ def _augmentations(config: dict, shape: tuple):
     return augmentation_layers(joint, joint_shape, seed), augmentation_layers(image_only, shape, seed + 100)
 
 
-def datasets(data: SegmentationData, config: dict):
-    splits, shape, batch, seed = data.splits, data.image_shape, config["batch_size"], config["seed"]
-    flips, photometric = _augmentations(config, shape)
-    train = make_mask_dataset(splits.x_train, data.masks["train"], shape, batch, shuffle=True, flips=flips,
-                              photometric=photometric, seed=seed)
-    val = make_mask_dataset(splits.x_val, data.masks["val"], shape, batch) if len(splits.x_val) else None
-    test = make_mask_dataset(splits.x_test, data.masks["test"], shape, batch) if len(splits.x_test) else None
+def _finisher(flips=(), photometric=()):
+    """Batch -> (images, masks). Flips move image and mask together; brightness, contrast and
+    colour changes touch the image only."""
+    import tensorflow as tf
+
+    def finish(batch):
+        images, labels = batch["image"], batch["mask"]
+        if flips:
+            joined = tf.concat([images, tf.cast(labels[..., None], images.dtype)], axis=-1)
+            for layer in flips:
+                joined = layer(joined, training=True)
+            images, labels = joined[..., :-1], tf.cast(tf.round(joined[..., -1]), tf.int32)
+        for layer in photometric:
+            images = layer(images, training=True)
+        return images, labels
+
+    return finish
+
+
+def datasets(data: SegmentationData, config: dict, job=None):
+    splits, prep, batch, seed = data.splits, data.preprocessing, config["batch_size"], config["seed"]
+    cache = config["data"].get("cache")
+    flips, photometric = _augmentations(config, prep.image_shape)
+    training = StreamPlan(_finisher(flips, photometric), batch, seed, cache=cache)
+    plain = StreamPlan(_finisher(), batch, seed, cache=cache)
+    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
+                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
+                         resumable=bool(config.get("checkpoint_every_steps")))
+    val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
+    test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
     return train, val, test
 
 
@@ -98,8 +142,8 @@ def _quiet_mean_iou():
         yield
 
 
-def predict_masks(model, images: np.ndarray, image_shape) -> np.ndarray:
-    outputs = first_output(model.predict(prepare_images(images, image_shape), verbose=0, batch_size=64))
+def predict_masks(model, images: np.ndarray) -> np.ndarray:
+    outputs = first_output(model.predict(images, verbose=0, batch_size=64))
     return np.argmax(outputs, axis=-1)
 
 
@@ -109,25 +153,24 @@ class SegmentationTrainer(Trainer):
 
     def fit(self, job: TrainingJob) -> dict:
         model, config, folder = job.model, job.config, job.folder
-        data = prepare(model, config)
+        data = prepare(model, config, loop.load_data(config, folder))
         atomic_write(folder / "classes.json", json.dumps(data.class_names) + "\n")
-        train, val, test = datasets(data, config)
+        train, val, test = datasets(data, config, job)
         if job.resume is None:
             loop.start_weights(model, config)
             compile_model(model, config, len(data.class_names),
-                          steps_per_epoch(len(data.splits.x_train), config["batch_size"]))
+                          steps_per_epoch(len(data.splits.train), config["batch_size"]))
         with _quiet_mean_iou():
             loop.fit(model, train, val, job)
-            metrics = loop.finish(model, test, len(data.splits.x_test), folder)
-        split = "test" if len(data.splits.x_test) else "train"
-        images = (data.splits.x_test if split == "test" else data.splits.x_train)[:6]
-        predicted = predict_masks(model, images, data.image_shape)
-        plots.segmentation_overlay(prepare_images(images, data.image_shape), data.masks[split][:6], predicted,
-                                   data.class_names, folder / "segmentation.png")
+            metrics = loop.finish(model, test, len(data.splits.test), folder)
+        shown = preview(data.splits.test if len(data.splits.test) else data.splits.train, data.preprocessing, 6)
+        predicted = predict_masks(model, normalized(shown["image"], data.preprocessing))
+        plots.segmentation_overlay(shown["image"], shown["mask"], predicted, data.class_names,
+                                   folder / "segmentation.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:
         data = prepare(model, config)
         _, _, test = datasets(data, config)
         with _quiet_mean_iou():
-            return loop.evaluate(model, test, len(data.splits.x_test))
+            return loop.evaluate(model, test, len(data.splits.test))

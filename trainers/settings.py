@@ -68,6 +68,20 @@ def _data_schema() -> dict:
             "seed": {"type": "integer", "description": "seed for generating and splitting the data"},
             "class_names": {"type": "array", "items": {"type": "string"},
                             "description": "names of the classes (npz, mask_folder)"},
+            "strict": {"type": "boolean", "description": "a bad image file (empty, truncated, not an image) is an "
+                                                         "error naming it, instead of a warning and a skip"},
+            "cache": {"type": "string", "description": "keep decoded images after the first epoch: memory, or a "
+                                                       "folder for tf.data's cache files (data that fits)"},
+            "center_crop": {"type": "number", "exclusiveMinimum": 0, "maximum": 1,
+                            "description": "resize the shorter side to the input size / center_crop, then cut the "
+                                           "centre (ImageNet evaluation: 0.875); every split unless a training "
+                                           "crop (random_resized_crop) replaces it there"},
+            "normalize": {"description": "per-channel (x - mean) / std after augmentation, on pixels in [0, 1]: "
+                                         "imagenet, or {mean: [...], std: [...]}",
+                          "oneOf": [{"const": "imagenet"},
+                                    {"type": "object", "required": ["mean", "std"], "additionalProperties": False,
+                                     "properties": {"mean": {"type": "array", "items": {"type": "number"}},
+                                                    "std": {"type": "array", "items": POSITIVE}}}]},
         },
         "required": ["dataset"],
         "additionalProperties": False,
@@ -157,13 +171,17 @@ COMMON: dict[str, Setting] = {
     "freeze": Setting(_const({"type": "array", "items": {"type": "string"},
                               "description": "layer names or name prefixes to keep fixed (transfer learning)"}), []),
     "init_from": Setting(_init_from_schema, None),
+    "checkpoint_every_steps": Setting(_const({"type": ["integer", "null"], "minimum": 1,
+                                              "description": "also checkpoint every N training steps (model, "
+                                              "optimizer, position in the epoch): a killed run loses at most N "
+                                              "steps; --resume continues mid-epoch"}), None),
     "performance": Setting(_performance_schema, {"mixed_precision": "float32", "jit_compile": "auto",
                                                  "steps_per_execution": 1}, merged=True),
 }
 
 # What a trainer built on `model.fit` honours.
 FIT_SETTINGS = ("params", "data", "epochs", "batch_size", "seed", "optimizer", "schedule", "augment",
-                "early_stopping", "freeze", "init_from", "performance")
+                "early_stopping", "freeze", "init_from", "checkpoint_every_steps", "performance")
 
 
 @dataclass(frozen=True)

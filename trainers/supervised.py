@@ -9,11 +9,21 @@ import keras
 import numpy as np
 
 from . import loop, plots
-from .augmentation import augmentation_layers
+from .augmentation import crop_window_of, split_augmentations
 from .datasets import load_dataset
 from .errors import DataError
 from .optimization import make_optimizer
-from .pipeline import check_compatible, first_output, make_dataset, model_image_shape, prepare_images, steps_per_epoch
+from .pipeline import (
+    Preprocessing,
+    StreamPlan,
+    check_compatible,
+    eval_stream,
+    first_output,
+    model_image_shape,
+    random_per_image,
+    steps_per_epoch,
+    train_stream,
+)
 from .registries import METRICS
 from .run_folder import atomic_write
 from .trainer import Trainer, TrainingJob
@@ -24,16 +34,22 @@ from .trainer_options import SUPERVISED_OPTIONS
 class Prepared:
     model: object
     splits: object
-    image_shape: tuple
+    preprocessing: Preprocessing
     outputs: int
 
+    @property
+    def image_shape(self) -> tuple:
+        return self.preprocessing.image_shape
 
-def class_weights(config_value, labels: np.ndarray, num_classes: int):
+
+def class_weights(config_value, counts: np.ndarray, num_classes: int):
+    """Keras's class_weight from `train.class_weight` and the training split's examples per class."""
     if config_value is None:
         return None
     if config_value == "balanced":
-        counts = np.bincount(labels, minlength=num_classes).astype("float64")
-        return {i: float(len(labels) / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+        counts = np.asarray(counts, dtype="float64")[:num_classes]
+        total = counts.sum()
+        return {i: float(total / (num_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
     return {int(k): float(v) for k, v in config_value.items()}
 
 
@@ -50,30 +66,58 @@ def compile_model(model, config: dict, steps_per_epoch: int):
                       metrics=[metrics] + [[] for _ in range(outputs - 1)], **speed)
 
 
-def datasets(prepared: Prepared, config: dict):
-    splits, shape, classes = prepared.splits, prepared.image_shape, int(prepared.model.outputs[0].shape[-1])
-    seed, batch = config["seed"], config["batch_size"]
-    augment = augmentation_layers(config["augment"], shape, seed)
-    common = dict(image_shape=shape, num_classes=classes, batch_size=batch, repeat_labels=prepared.outputs)
-    train = make_dataset(splits.x_train, splits.y_train, shuffle=True, augment=augment, seed=seed, **common)
-    val = make_dataset(splits.x_val, splits.y_val, **common) if len(splits.x_val) else None
-    test = make_dataset(splits.x_test, splits.y_test, **common) if len(splits.x_test) else None
+def _finisher(classes: int, outputs: int, augment=()):
+    """Batch -> (images, one-hot labels), with the augmentation layers on the images."""
+    import tensorflow as tf
+
+    def finish(batch):
+        images = batch["image"]
+        for layer in augment:
+            images = layer(images, training=True)
+        one_hot = tf.one_hot(batch["label"], classes)
+        return images, (tuple([one_hot] * outputs) if outputs > 1 else one_hot)
+
+    return finish
+
+
+def datasets(prepared: Prepared, config: dict, job: TrainingJob | None = None):
+    """(training stream, validation batches, test batches); the training stream from where
+    `job` resumes."""
+    splits, prep, classes = prepared.splits, prepared.preprocessing, int(prepared.model.outputs[0].shape[-1])
+    seed, batch, cache = config["seed"], config["batch_size"], config["data"].get("cache")
+    resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(config["augment"])
+    per_image, layers = split_augmentations(config["augment"], prep.image_shape, seed,
+                                            random_per_image(splits.train, prep, crop, resumable, cache))
+    training = StreamPlan(_finisher(classes, prepared.outputs, layers), batch, seed, crop, cache, tuple(per_image))
+    plain = StreamPlan(_finisher(classes, prepared.outputs), batch, seed, cache=cache)
+    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
+                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
+                         resumable=resumable)
+    val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
+    test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
     return train, val, test
 
 
-def prepare(model, config: dict) -> Prepared:
-    splits = load_dataset(config["data"])
+def prepare(model, config: dict, splits=None) -> Prepared:
+    splits = splits or load_dataset(config["data"])
     if not splits.class_names:
         raise DataError("the data has no class labels (a folder of images without class sub-folders?): "
                         "put the images in class sub-folders, or use a trainer that needs no labels "
                         "(reconstruction, vae)")
     check_compatible(splits, model)
-    return Prepared(model, splits, model_image_shape(model), len(model.outputs))
+    return Prepared(model, splits, Preprocessing.of(model_image_shape(model), config["data"]), len(model.outputs))
 
 
-def predict_classes(model, images: np.ndarray, image_shape) -> np.ndarray:
-    outputs = first_output(model.predict(prepare_images(images, image_shape), verbose=0, batch_size=256))
-    return np.argmax(outputs, axis=-1)
+def predict_classes(model, batches) -> tuple[np.ndarray, np.ndarray]:
+    """(true classes, predicted classes) over a stream of (images, one-hot labels) batches."""
+    truth, predicted = [], []
+    for images, labels in batches.as_numpy_iterator():
+        outputs = first_output(model.predict_on_batch(images))
+        truth.append(np.argmax(first_output(labels), axis=-1))
+        predicted.append(np.argmax(np.asarray(outputs), axis=-1))
+    if not truth:
+        return np.zeros(0, int), np.zeros(0, int)
+    return np.concatenate(truth), np.concatenate(predicted)
 
 
 class SupervisedTrainer(Trainer):
@@ -84,23 +128,23 @@ class SupervisedTrainer(Trainer):
     def fit(self, job: TrainingJob) -> dict:
         """Train into `folder`; returns the final test metrics (also written to metrics.json)."""
         model, config, folder = job.model, job.config, job.folder
-        prepared = prepare(model, config)
+        classes = int(model.outputs[0].shape[-1])
+        prepared = prepare(model, config, loop.load_data(config, folder))
         atomic_write(folder / "classes.json", json.dumps(prepared.splits.class_names) + "\n")
-        train, val, test = datasets(prepared, config)
+        train, val, test = datasets(prepared, config, job)
         if job.resume is None:
             loop.start_weights(model, config)
-            compile_model(model, config, steps_per_epoch(len(prepared.splits.x_train), config["batch_size"]))
-        weights = class_weights(config["class_weight"], prepared.splits.y_train, int(model.outputs[0].shape[-1]))
-        loop.fit(model, train, val, job,
-                 class_weight=weights)
-        metrics = loop.finish(model, test, len(prepared.splits.x_test), folder)
-        predictions = predict_classes(model, prepared.splits.x_test, prepared.image_shape)
-        plots.confusion_matrix(prepared.splits.y_test, predictions, prepared.splits.class_names,
-                               folder / "confusion_matrix.png")
+            compile_model(model, config, steps_per_epoch(len(prepared.splits.train), config["batch_size"]))
+        weights = class_weights(config["class_weight"], prepared.splits.train.label_counts(classes), classes)
+        loop.fit(model, train, val, job, class_weight=weights)
+        metrics = loop.finish(model, test, len(prepared.splits.test), folder)
+        if test is not None:
+            truth, predictions = predict_classes(model, test)
+            plots.confusion_matrix(truth, predictions, prepared.splits.class_names, folder / "confusion_matrix.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:
         """Test metrics of a trained model (the `evaluate` command)."""
         prepared = prepare(model, config)
         _, _, test = datasets(prepared, config)
-        return loop.evaluate(model, test, len(prepared.splits.x_test))
+        return loop.evaluate(model, test, len(prepared.splits.test))

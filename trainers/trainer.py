@@ -15,11 +15,13 @@ from .settings import FIT_SETTINGS
 
 @dataclass(frozen=True)
 class ResumePoint:
-    """Where an interrupted run stopped: completed epochs, the checkpoint file, the history so far."""
+    """Where an interrupted run stopped: completed epochs, the checkpoint file, the history so
+    far, and the batches of the next epoch already trained (a step checkpoint)."""
 
     epoch: int
     checkpoint: Path
     history: list
+    step: int = 0
 
 
 @dataclass
@@ -47,6 +49,11 @@ class TrainingJob:
     @property
     def history(self) -> list | None:
         return self.resume.history if self.resume else None
+
+    @property
+    def initial_step(self) -> int:
+        """Batches of `initial_epoch` trained before an interruption."""
+        return self.resume.step if self.resume else 0
 
 
 class Trainer:

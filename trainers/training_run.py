@@ -38,7 +38,8 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
         trainer = trainer_for(config)
         point = ResumePoint(*state)
         _seed(config["seed"] + point.epoch, config)
-        print(f"resuming {folder} after epoch {point.epoch} of {config['epochs']}")
+        where = f"epoch {point.epoch} and {point.step} steps" if point.step else f"epoch {point.epoch}"
+        print(f"resuming {folder} after {where} of {config['epochs']}")
         models = trainer.resume_models(record["spec_file"], record["params"], point)
         job = TrainingJob(models, "main" if "main" in models else next(iter(models)), config, folder, point,
                           verbose, tuple(extra_callbacks))
@@ -92,7 +93,8 @@ def _resumable(folder: Path):
 
         state = last_checkpoint(folder)
         if state:
-            print(f"\ninterrupted; epoch {state[0]} is saved. Continue with: "
+            where = f"epoch {state[0]} and {state[3]} steps of the next" if state[3] else f"epoch {state[0]}"
+            print(f"\ninterrupted; {where} is saved. Continue with: "
                   f"python -m builder train --resume {folder}", file=sys.stderr)
         else:
             print(f"\ninterrupted before the first epoch ended; nothing to resume in {folder}", file=sys.stderr)

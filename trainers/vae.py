@@ -19,8 +19,8 @@ from builder.errors import SpecError
 from . import loop, plots
 from .datasets import load_dataset
 from .optimization import make_optimizer
-from .pipeline import prepare_images, steps_per_epoch
-from .reconstruction import check_reproduces_input, datasets, save_reconstructions
+from .pipeline import Preprocessing, preview, steps_per_epoch
+from .reconstruction import check_reproduces_input, datasets, save_reconstructions, shown_split
 from .registries import RECONSTRUCTION_LOSSES
 from .trainer import Trainer, TrainingJob
 from .trainer_options import VAE_OPTIONS
@@ -132,12 +132,14 @@ def save_prior_samples(network, path: Path, seed: int = 0, rows: int = 8, column
                      title="samples from the prior, z ~ N(0, I)")
 
 
-def save_interpolation(network, images, labels, shape, path: Path, steps: int = 10) -> None:
+def save_interpolation(network, split, prep: Preprocessing, path: Path, steps: int = 10) -> None:
     """Decode the straight line between the latent means of two test images of different classes."""
+    shown = preview(split, prep, 64)
+    images, labels = shown["image"], shown["label"]
     first = 0
     others = np.flatnonzero(labels != labels[first])
     second = int(others[0]) if len(others) else min(1, len(images) - 1)
-    pair = prepare_images(images[[first, second]], shape)
+    pair = images[[first, second]]
     _, mean, _ = network.predict(pair, verbose=0)[:3]
     weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
     path_z = (1.0 - weights) * mean[0] + weights * mean[1]
@@ -155,21 +157,20 @@ class VaeTrainer(Trainer):
         trainer = wrap(job.model, config)
         network = trainer.network
         shape = tuple(network.inputs[0].shape[1:])
-        splits = load_dataset(config["data"])
-        train, val, test = datasets(splits, shape, config, targets=False)
+        splits = loop.load_data(config, folder)
+        train, val, test = datasets(splits, shape, config, targets=False, job=job)
         if job.resume is None:
             loop.start_weights(network, config)
             optimizer = make_optimizer(config["optimizer"], config["schedule"],
-                                       steps_per_epoch(len(splits.x_train), config["batch_size"]), config["epochs"])
+                                       steps_per_epoch(len(splits.train), config["batch_size"]), config["epochs"])
             trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
         warm_up = KLWarmUp(config["kl"]["weight"], config["kl"]["warmup_epochs"])
         loop.fit(trainer, train, val, job, trainer_callbacks=[warm_up])
-        metrics = loop.finish(trainer, test, len(splits.x_test), folder, saved_model=network)
-        images = splits.x_test if len(splits.x_test) else splits.x_train
-        save_reconstructions(network, images, shape, folder / "reconstructions.png")
+        metrics = loop.finish(trainer, test, len(splits.test), folder, saved_model=network)
+        prep = Preprocessing.of(shape, config["data"])
+        save_reconstructions(network, shown_split(splits), prep, folder / "reconstructions.png")
         save_prior_samples(network, folder / "samples.png", seed=config["seed"])
-        labels = splits.y_test if len(splits.x_test) else splits.y_train
-        save_interpolation(network, images, labels, shape, folder / "interpolation.png")
+        save_interpolation(network, shown_split(splits), prep, folder / "interpolation.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:
@@ -179,4 +180,4 @@ class VaeTrainer(Trainer):
         shape = tuple(trainer.network.inputs[0].shape[1:])
         splits = load_dataset(config["data"])
         _, _, test = datasets(splits, shape, config, targets=False)
-        return loop.evaluate(trainer, test, len(splits.x_test))
+        return loop.evaluate(trainer, test, len(splits.test))
