@@ -350,6 +350,27 @@ def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, f
     return TrainStream(rest.prefetch(tf.data.AUTOTUNE), steps, partial, partial_steps)
 
 
+def split_streams(splits, prep: Preprocessing, config: dict, make_finish: Callable, job=None):
+    """(training stream, validation batches, test batches) as a `train:` section asks for them:
+    its augmentation (per image where the stream handles images one at a time, else Keras layers
+    on batches, given to `make_finish(layers) -> finish`), cache, step checkpoints, and where
+    `job` resumes."""
+    from .augmentation import crop_window_of, split_augmentations
+
+    seed, batch, cache = config["seed"], config["batch_size"], config["data"].get("cache")
+    resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(config["augment"])
+    per_image, layers = split_augmentations(config["augment"], prep.image_shape, seed,
+                                            random_per_image(splits.train, prep, crop, resumable, cache))
+    training = StreamPlan(make_finish(layers), batch, seed, crop, cache, tuple(per_image))
+    plain = StreamPlan(make_finish(()), batch, seed, cache=cache)
+    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
+                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
+                         resumable=resumable)
+    val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
+    test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
+    return train, val, test
+
+
 def preview(split, prep: Preprocessing, count: int) -> dict:
     """The first `count` examples, prepared like the test data but not normalised, as arrays
     (pictures in the run folder)."""

@@ -11,19 +11,15 @@ import numpy as np
 from builder.errors import SpecError
 
 from . import loop, plots
-from .augmentation import crop_window_of, split_augmentations
 from .datasets import load_dataset
 from .optimization import make_optimizer
 from .pipeline import (
     Preprocessing,
-    StreamPlan,
-    eval_stream,
     first_output,
     model_image_shape,
     preview,
-    random_per_image,
+    split_streams,
     steps_per_epoch,
-    train_stream,
 )
 from .registries import RECONSTRUCTION_LOSSES
 from .trainer import Trainer, TrainingJob
@@ -54,19 +50,8 @@ def _finisher(targets: bool, augment=()):
 
 def datasets(splits, shape, config: dict, targets: bool = True, job=None):
     """(training stream, validation batches, test batches) of images alone."""
-    batch, seed, cache = config["batch_size"], config["seed"], config["data"].get("cache")
-    prep = Preprocessing.of(shape, config["data"])
-    resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(config["augment"])
-    per_image, layers = split_augmentations(config["augment"], shape, seed,
-                                            random_per_image(splits.train, prep, crop, resumable, cache))
-    training = StreamPlan(_finisher(targets, layers), batch, seed, crop, cache, tuple(per_image))
-    plain = StreamPlan(_finisher(targets), batch, seed, cache=cache)
-    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
-                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
-                         resumable=resumable)
-    val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
-    test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
-    return train, val, test
+    return split_streams(splits, Preprocessing.of(shape, config["data"]), config,
+                         lambda layers: _finisher(targets, layers), job)
 
 
 def shown_split(splits):

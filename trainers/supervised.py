@@ -9,20 +9,16 @@ import keras
 import numpy as np
 
 from . import loop, plots
-from .augmentation import crop_window_of, split_augmentations
 from .datasets import load_dataset
 from .errors import DataError
 from .optimization import make_optimizer
 from .pipeline import (
     Preprocessing,
-    StreamPlan,
     check_compatible,
-    eval_stream,
     first_output,
     model_image_shape,
-    random_per_image,
+    split_streams,
     steps_per_epoch,
-    train_stream,
 )
 from .registries import METRICS
 from .run_folder import atomic_write
@@ -83,19 +79,9 @@ def _finisher(classes: int, outputs: int, augment=()):
 def datasets(prepared: Prepared, config: dict, job: TrainingJob | None = None):
     """(training stream, validation batches, test batches); the training stream from where
     `job` resumes."""
-    splits, prep, classes = prepared.splits, prepared.preprocessing, int(prepared.model.outputs[0].shape[-1])
-    seed, batch, cache = config["seed"], config["batch_size"], config["data"].get("cache")
-    resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(config["augment"])
-    per_image, layers = split_augmentations(config["augment"], prep.image_shape, seed,
-                                            random_per_image(splits.train, prep, crop, resumable, cache))
-    training = StreamPlan(_finisher(classes, prepared.outputs, layers), batch, seed, crop, cache, tuple(per_image))
-    plain = StreamPlan(_finisher(classes, prepared.outputs), batch, seed, cache=cache)
-    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
-                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
-                         resumable=resumable)
-    val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
-    test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
-    return train, val, test
+    classes = int(prepared.model.outputs[0].shape[-1])
+    return split_streams(prepared.splits, prepared.preprocessing, config,
+                         lambda layers: _finisher(classes, prepared.outputs, layers), job)
 
 
 def prepare(model, config: dict, splits=None) -> Prepared:
