@@ -147,12 +147,12 @@ def _center_crop(image, size, fraction: float):
     return tf.image.crop_to_bounding_box(image, top, left, size[0], size[1])
 
 
-def _element_image(element, prep: Preprocessing, channels: int, encoded: bool, crop_window, augment, key, seed):
+def _element_image(element, prep: Preprocessing, encoded: bool, crop_window, augment, key, seed):
     """One image at the model's size: decoded (only the crop window of a JPEG, when there is one),
     cropped, augmented per image (`augment`: flips, before the resize, on fewer pixels), resized."""
     import tensorflow as tf
 
-    contents = element["image"]
+    contents, channels = element["image"], prep.image_shape[-1]
     element_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(key, tf.int64)])
 
     def augmented(image):
@@ -247,7 +247,7 @@ def random_per_image(split, prep: Preprocessing, crop_window, resumable: bool, c
     return split.encoded or crop_window is not None or resumable or prep.center_crop is not None
 
 
-def _per_image(split, prep: Preprocessing, channels: int, plan: StreamPlan, crop: bool):
+def _per_image(split, prep: Preprocessing, plan: StreamPlan, crop: bool):
     """The per-element stage as a map function over (key, element)."""
     augment = plan.per_image if crop else ()
     needs_work = (split.encoded or (crop and plan.crop_window is not None) or prep.center_crop is not None
@@ -257,7 +257,7 @@ def _per_image(split, prep: Preprocessing, channels: int, plan: StreamPlan, crop
     def element_map(key, element):
         result = dict(element)
         if needs_work:
-            result["image"] = _element_image(element, prep, channels, split.encoded, window, augment, key, plan.seed)
+            result["image"] = _element_image(element, prep, split.encoded, window, augment, key, plan.seed)
         if "mask" in element and prep.mask_size and split.encoded:
             result["mask"] = fit_mask_tensor(element["mask"], prep.size, prep.mask_size)
         return result
@@ -285,9 +285,9 @@ def eval_stream(split, prep: Preprocessing, plan: StreamPlan):
     """Batches of a split in its stored order (validation, test, prediction)."""
     import tensorflow as tf
 
-    element_map, needs_work = _per_image(split, prep, prep.image_shape[-1], plan, crop=False)
+    element_map, needs_work = _per_image(split, prep, plan, crop=False)
     elements = split.elements().enumerate()
-    if needs_work or split.encoded:
+    if needs_work:
         elements = elements.map(element_map, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         elements = elements.map(lambda key, element: element)
@@ -313,7 +313,7 @@ def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, f
     """Training batches from `first_epoch` on (`skip_batches` of it already done)."""
     import tensorflow as tf
 
-    element_map, needs_work = _per_image(split, prep, prep.image_shape[-1], plan, crop=True)
+    element_map, needs_work = _per_image(split, prep, plan, crop=True)
     batch_map = _batch_map(prep, plan)
     indexed = not plan.cache and (split.encoded or needs_work or resumable)
     if not indexed:
