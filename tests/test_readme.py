@@ -25,3 +25,4 @@ def test_readme_train_section_example_is_valid():
     config = resolve_train(yaml.safe_load(block)["train"])
     assert config["performance"]["jit_compile"] == "auto" and config["augment"][2] == {"crop": {"padding": 4}}
     assert config["data"]["normalize"] == "imagenet" and config["checkpoint_every_steps"] == 500
+    assert config["distribution"] == {"data_parallel": "auto"}

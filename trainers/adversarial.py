@@ -11,6 +11,7 @@ generator gradients when D wins).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -62,24 +63,41 @@ def _global_norm(grads):
 
 # -- one train step per backend -------------------------------------------------------------------
 class TensorFlowStep:
-    """D updates (`n_critic` of them), then one G update, in a `tf.function` with `GradientTape`."""
+    """D updates (`n_critic` of them), then one G update, in a `tf.function` with `GradientTape`.
+    Under a `tf.distribute` strategy each replica runs the step on its part of the batch
+    (`strategy.run`) and draws its own noise; Keras's optimizers sum the replicas' gradients, so
+    each replica hands over its gradient divided by the replica count."""
 
-    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, settings: dict, seed: int):
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, settings: dict, seed: int,
+                 engine=None):
         import tensorflow as tf
 
         self.tf, self.g, self.d = tf, generator, discriminator
         self.g_opt, self.d_opt, self.settings, self.seed = g_optimizer, d_optimizer, settings, seed
         self.latent = int(generator.inputs[0].shape[-1])
-        self.function = tf.function(self._step)
+        self.strategy = engine
+        self.replicas = engine.num_replicas_in_sync if engine is not None else 1
+        self.function = tf.function(self._step if engine is None else self._on_every_replica)
 
     def __call__(self, real, index: int) -> dict:
         return {k: float(v) for k, v in self.function(real, self.tf.constant(index, self.tf.int64)).items()}
+
+    def batches(self, dataset):
+        """The real images as this step takes them: split over the replicas under a strategy."""
+        return dataset if self.strategy is None else self.strategy.experimental_distribute_dataset(dataset)
+
+    def _on_every_replica(self, real, index):
+        results = self.strategy.run(self._step, args=(real, index))
+        return {k: self.strategy.reduce("MEAN", v, axis=None) for k, v in results.items()}
 
     def sync(self):
         """Variables are updated in place on TensorFlow."""
 
     def _noise(self, shape, index, offset, uniform=False):
         seed = self.tf.stack([self.tf.constant(self.seed, self.tf.int64), index * 16 + offset])
+        if self.replicas > 1:
+            replica = self.tf.distribute.get_replica_context().replica_id_in_sync_group
+            seed = self.tf.random.experimental.stateless_fold_in(seed, replica)
         draw = self.tf.random.stateless_uniform if uniform else self.tf.random.stateless_normal
         return draw(shape, seed=seed)
 
@@ -96,14 +114,20 @@ class TensorFlowStep:
                     eps = self._noise((batch, 1, 1, 1), index, 2 * k + 1, uniform=True)
                     d_loss += s["gradient_penalty"] * self._penalty(eps * real + (1.0 - eps) * fake)
             grads = tape.gradient(d_loss, self.d.trainable_variables)
-            self.d_opt.apply(grads, self.d.trainable_variables)
+            self.d_opt.apply(self._share(grads), self.d.trainable_variables)
         z = self._noise((batch, self.latent), index, 15)
         with tf.GradientTape() as tape:
             g_loss = generator_loss(s["loss"], self.d(self.g(z, training=True), training=True))
         g_grads = tape.gradient(g_loss, self.g.trainable_variables)
-        self.g_opt.apply(g_grads, self.g.trainable_variables)
+        self.g_opt.apply(self._share(g_grads), self.g.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": discriminator_view(s["loss"], real_scores),
                 "d_fake": discriminator_view(s["loss"], fake_scores), "g_grad_norm": _global_norm(g_grads)}
+
+    def _share(self, grads):
+        """This replica's share of the gradient: the optimizer sums the replicas' shares."""
+        if self.replicas == 1:
+            return grads
+        return [None if grad is None else grad / self.replicas for grad in grads]
 
     def _penalty(self, mixed):
         with self.tf.GradientTape() as tape:
@@ -116,12 +140,16 @@ class TensorFlowStep:
 
 class JaxStep:
     """The same update as a jitted pure function of all the state: `stateless_call` runs the
-    networks on explicit variables, `stateless_apply` returns new weights and optimizer state."""
+    networks on explicit variables, `stateless_apply` returns new weights and optimizer state.
+    Under a `keras.distribution` the weights are laid out over the mesh and each batch is
+    sharded along it; XLA splits the step (one program, the same update as on one device)."""
 
-    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, settings: dict, seed: int):
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, settings: dict, seed: int,
+                 engine=None):
         import jax
 
         self.jax, self.g, self.d = jax, generator, discriminator
+        self.distribution = engine
         self.g_opt, self.d_opt, self.settings = g_optimizer, d_optimizer, settings
         self.key = jax.random.PRNGKey(seed)
         self.latent = int(generator.inputs[0].shape[-1])
@@ -131,8 +159,14 @@ class JaxStep:
     def __call__(self, real, index: int) -> dict:
         if self.state is None:
             self.state = self._read_state()
-        self.state, metrics = self.function(self.state, np.asarray(real), index)
+        real = np.asarray(real)
+        if self.distribution is not None:
+            real = self.jax.device_put(real, self.distribution.get_data_layout(real.shape).backend_layout)
+        self.state, metrics = self.function(self.state, real, index)
         return {k: float(v) for k, v in metrics.items()}
+
+    def batches(self, dataset):
+        return dataset
 
     def _variables(self):
         return (self.g.trainable_variables, self.g.non_trainable_variables, self.d.trainable_variables,
@@ -266,7 +300,7 @@ def optimizers(config: dict, steps: int):
 
 
 def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
-          checkpoint=None) -> dict:
+          checkpoint=None, placement=None) -> dict:
     generator, discriminator = networks_of(models)
     shape = tuple(discriminator.inputs[0].shape[1:])
     dataset, real = real_batches(config, shape)
@@ -276,7 +310,9 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
     d_opt.build(discriminator.trainable_variables)
     if checkpoint is not None:
         _restore(checkpoint, generator, discriminator, g_opt, d_opt)
-    step = make_step(generator, discriminator, g_opt, d_opt, config["adversarial"], config["seed"])
+    engine = placement.engine if placement is not None else None
+    step = make_step(generator, discriminator, g_opt, d_opt, config["adversarial"], config["seed"], engine)
+    whole_batches = placement.whole_batches if placement is not None else contextlib.nullcontext
     fixed_noise = np.random.default_rng(config["seed"]).standard_normal(
         (GRID_NOISE, int(generator.inputs[0].shape[-1]))).astype("float32")
     reference = real[np.random.default_rng(config["seed"] + 1).permutation(len(real))[:GRID_NOISE]]
@@ -287,7 +323,7 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
             print(f"Epoch {epoch + 1}/{config['epochs']}")
         bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=["d_real", "d_fake"])
         sums: dict = {}
-        for i, batch in enumerate(dataset):
+        for i, batch in enumerate(step.batches(dataset)):
             values = step(batch if keras.backend.backend() == "tensorflow" else batch.numpy(), epoch * steps + i)
             if not all(np.isfinite(v) for v in values.values()):
                 raise TrainingFault(f"a loss became non-finite at epoch {epoch + 1}, step {i + 1} ({values}); "
@@ -295,7 +331,8 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
             sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
             bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
         step.sync()
-        samples = np.asarray(generator.predict(fixed_noise, verbose=0))
+        with whole_batches():
+            samples = np.asarray(generator.predict(fixed_noise, verbose=0))
         row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
                "diversity": diversity(samples, reference)}
         history.append(row)
@@ -305,7 +342,8 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
                 handle.write(f"epoch {epoch + 1}: {message}\n")
         save_grid(samples, folder / "samples" / f"epoch_{epoch + 1:03d}.png", f"epoch {epoch + 1}")
         _save_checkpoint(folder, epoch + 1, history, generator, discriminator, g_opt, d_opt)
-    return _finish(folder, history, generator, discriminator, fixed_noise)
+    with whole_batches():
+        return _finish(folder, history, generator, discriminator, fixed_noise)
 
 
 def save_grid(samples: np.ndarray, path: Path, title: str, columns: int = 8) -> None:
@@ -367,7 +405,8 @@ class AdversarialTrainer(Trainer):
     def fit(self, job: TrainingJob) -> dict:
         """A new run, or on after the last completed epoch (both optimizers' state included)."""
         checkpoint = job.resume.checkpoint if job.resume else None
-        return train(job.models, job.config, job.folder, job.initial_epoch, job.history, job.verbose, checkpoint)
+        return train(job.models, job.config, job.folder, job.initial_epoch, job.history, job.verbose, checkpoint,
+                     job.placement)
 
     def resume_models(self, spec_file: str, params: dict, resume: ResumePoint) -> dict:
         """Both networks rebuilt from the spec; `fit` restores their weights from the checkpoint."""

@@ -4,6 +4,7 @@ when one of them runs."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -50,7 +51,25 @@ def _train_arguments(parser) -> None:
                         help="compute in 16 bits with float32 weights (auto: what the GPU supports)")
     parser.add_argument("--jit-compile", choices=("auto", "true", "false"), help="XLA-compile the train step")
     parser.add_argument("--steps-per-execution", type=int, help="batches per call into the backend")
+    parser.add_argument("--devices", type=_devices, metavar="auto|N",
+                        help="data parallel over N devices per process (auto: every local GPU); on a CPU-only "
+                             "machine N virtual CPU devices, to test the distributed path. The batch size is global")
+    group = parser.add_argument_group("several processes (JAX; each flag falls back to Keras's "
+                                      "KERAS_DISTRIBUTION_* environment variable)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address, the same for every process")
+    group.add_argument("--num-processes", type=int, metavar="N", help="processes in the group")
+    group.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1 (0 writes the run folder)")
+    group.add_argument("--connect-timeout", type=int, metavar="S",
+                       help="seconds to wait for the coordinator before giving up (default 60)")
     common_options(parser)
+
+
+def _devices(text: str):
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected auto or a whole number of devices (1 or more), not '{text}'")
 
 
 def _train_overrides(args) -> dict:
@@ -59,7 +78,8 @@ def _train_overrides(args) -> dict:
              "data": parse_data(args.data) if args.data else None,
              "performance.mixed_precision": args.mixed_precision,
              "performance.jit_compile": {"true": True, "false": False}.get(args.jit_compile, args.jit_compile),
-             "performance.steps_per_execution": args.steps_per_execution}
+             "performance.steps_per_execution": args.steps_per_execution,
+             "distribution.data_parallel": args.devices}
     overrides.update({key: value for key, value in flags.items() if value is not None})
     return overrides
 
@@ -70,12 +90,15 @@ def cmd_train(args) -> int:
     overrides = _train_overrides(args)
     if args.resume and (args.spec or args.overrides or overrides):
         raise UsageError("--resume continues a run exactly as it was planned; give no other settings")
+    from .distribution import Cluster
     from .training_run import run_training
 
+    cluster = Cluster.of(args.coordinator, args.num_processes, args.process_id, args.connect_timeout)
     folder, metrics = run_training(args.spec, parse_overrides(args.overrides), overrides, args.out,
-                                   args.resume, verbose=0 if args.quiet else 1)
+                                   args.resume, verbose=0 if args.quiet else 1, cluster=cluster)
     summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key != "test_examples")
-    print(f"done: {summary} ({metrics.get('test_examples', 0)} test images); run folder: {folder}")
+    where = f"run folder: {folder}" if folder else f"process {cluster.process_id}; process 0 wrote the run folder"
+    print(f"done: {summary} ({metrics.get('test_examples', 0)} test images); {where}")
     return 0
 
 

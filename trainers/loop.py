@@ -3,6 +3,7 @@ call, and the end of a run (final model, test metrics, learning curve)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -54,6 +55,15 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stop.get("monitor", "val_loss"),
                                                        patience=stop.get("patience", 5),
                                                        restore_best_weights=stop.get("restore_best_weights", True)))
+    if job.distributed:
+        callbacks = [*job.placement.fit_callbacks(), *callbacks]
+    steps = train.steps_per_epoch
+    if job.placement is not None and job.placement.group:
+        # Keras shards each stream by process, which hides its length: give it, or Keras runs
+        # each epoch until the data runs out and warns that it did.
+        steps = steps or int(train.dataset.cardinality())
+        if val is not None:
+            fit_kwargs = {"validation_steps": int(val.cardinality()), **fit_kwargs}
     first = job.initial_epoch
     common = dict(validation_data=val, callbacks=callbacks, verbose=job.verbose, shuffle=False, **fit_kwargs)
     if train.partial is not None and first < config["epochs"]:
@@ -61,8 +71,9 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
                   **common)
         first += 1
     if first < config["epochs"]:
-        model.fit(train.dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=train.steps_per_epoch,
-                  **common)
+        model.fit(train.dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=steps, **common)
+    if job.distributed:
+        job.placement.training_done()
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -106,8 +117,35 @@ def evaluate(model, test, examples: int) -> dict:
         return {}
     values = model.evaluate(test, verbose=0, return_dict=True)
     result = {f"test_{key}": float(value) for key, value in values.items()}
+    batch = _whole_batch_size(test)
+    if batch:  # only whole batches were evaluated (several processes): count what was
+        examples = min(int(examples), int(test.cardinality()) * batch)
     result["test_examples"] = int(examples)
     return result
+
+
+def _whole_batch_size(batches) -> int | None:
+    """The batch size of a stream whose every batch is whole (its batch dimension is static)."""
+    first = batches.element_spec
+    while isinstance(first, (tuple, list, dict)):
+        first = next(iter(first.values())) if isinstance(first, dict) else first[0]
+    return first.shape[0]
+
+
+@contextlib.contextmanager
+def pictures_model(model, job):
+    """The model a trainer draws its run-folder pictures with once training is over: `model`
+    itself; in a group of processes, on process 0, its copy from the model.keras that `finish`
+    saved, outside the group (the group's predictions are spread over processes that no longer
+    take part), and None on the others, which draw nothing."""
+    placement = job.placement
+    if placement is None or not placement.group:
+        yield model
+    elif not placement.cluster.is_chief:
+        yield None
+    else:
+        with placement.outside():
+            yield load_trained_model(job.folder)
 
 
 def finish(model, test, examples: int, folder: Path, saved_model=None, metrics: dict | None = None) -> dict:

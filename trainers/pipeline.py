@@ -28,9 +28,10 @@ def first_output(outputs):
     return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
 
-def steps_per_epoch(examples: int, batch_size: int) -> int:
-    """Batches in one pass over `examples` (the last one may be partial)."""
-    return -(-int(examples) // int(batch_size))
+def steps_per_epoch(examples: int, batch_size: int, whole: bool = False) -> int:
+    """Batches in one pass over `examples`: the last one may be partial, unless only `whole`
+    batches are trained (data parallel, where a partial batch would not split over the devices)."""
+    return int(examples) // int(batch_size) if whole else -(-int(examples) // int(batch_size))
 
 
 def model_image_shape(model) -> tuple:
@@ -237,6 +238,7 @@ class StreamPlan:
     crop_window: Callable | None = None
     cache: str | None = None
     per_image: tuple = ()  # stateless `f(image, seed)` augmentations, training only
+    whole_batches: bool = False  # data parallel: every training batch splits evenly over the devices
 
 
 def random_per_image(split, prep: Preprocessing, crop_window, resumable: bool, cache) -> bool:
@@ -292,8 +294,10 @@ def eval_stream(split, prep: Preprocessing, plan: StreamPlan):
     else:
         elements = elements.map(lambda key, element: element)
     elements = _cache(elements, plan.cache)
-    batches = elements.batch(plan.batch_size).map(_batch_map(prep, plan), num_parallel_calls=tf.data.AUTOTUNE)
-    return _counted(batches, steps_per_epoch(len(split), plan.batch_size)).prefetch(tf.data.AUTOTUNE)
+    batches = elements.batch(plan.batch_size, drop_remainder=plan.whole_batches)
+    batches = batches.map(_batch_map(prep, plan), num_parallel_calls=tf.data.AUTOTUNE)
+    count = steps_per_epoch(len(split), plan.batch_size, plan.whole_batches)
+    return _counted(batches, count).prefetch(tf.data.AUTOTUNE)
 
 
 def _counted(batches, count: int):
@@ -327,17 +331,19 @@ def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, f
             else:
                 elements = _cache(elements, plan.cache).map(element_map, num_parallel_calls=tf.data.AUTOTUNE)
         dataset = elements.shuffle(len(split), seed=plan.seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(plan.batch_size).map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.batch(plan.batch_size, drop_remainder=plan.whole_batches)
+        dataset = dataset.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
         return TrainStream(dataset.prefetch(tf.data.AUTOTUNE))
 
-    count, steps = len(split), steps_per_epoch(len(split), plan.batch_size)
+    count, steps = len(split), steps_per_epoch(len(split), plan.batch_size, plan.whole_batches)
 
     def epoch_batches(epoch, skip=0):
         keys = tf.data.Dataset.range(skip, count).map(lambda i: tf.cast(epoch, tf.int64) * count + i)
         elements = tf.data.Dataset.zip(keys, split.epoch_elements(epoch, plan.seed, skip))
         elements = elements.map(element_map, num_parallel_calls=tf.data.AUTOTUNE) if needs_work else \
             elements.map(lambda key, element: element)
-        return elements.batch(plan.batch_size).map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
+        batches = elements.batch(plan.batch_size, drop_remainder=plan.whole_batches)
+        return batches.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
 
     partial, partial_steps, start = None, 0, first_epoch
     if skip_batches:
@@ -361,8 +367,10 @@ def split_streams(splits, prep: Preprocessing, config: dict, make_finish: Callab
     resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(config["augment"])
     per_image, layers = split_augmentations(config["augment"], prep.image_shape, seed,
                                             random_per_image(splits.train, prep, crop, resumable, cache))
-    training = StreamPlan(make_finish(layers), batch, seed, crop, cache, tuple(per_image))
-    plain = StreamPlan(make_finish(()), batch, seed, cache=cache)
+    training = StreamPlan(make_finish(layers), batch, seed, crop, cache, tuple(per_image),
+                          whole_batches=bool(job and job.distributed))
+    plain = StreamPlan(make_finish(()), batch, seed, cache=cache,
+                       whole_batches=bool(job and job.placement and job.placement.whole_evaluation_batches))
     train = train_stream(splits.train, prep, training, epochs=config["epochs"],
                          first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
                          resumable=resumable)

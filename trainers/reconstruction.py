@@ -78,6 +78,7 @@ class ReconstructionTrainer(Trainer):
     """The built-in `reconstruction` trainer (its entry is in trainers.builtin)."""
 
     options = RECONSTRUCTION_OPTIONS
+    process_groups = True
 
     def fit(self, job: TrainingJob) -> dict:
         model, config, folder = job.model, job.config, job.folder
@@ -86,11 +87,13 @@ class ReconstructionTrainer(Trainer):
         train, val, test = datasets(splits, shape, config, job=job)
         if job.resume is None:
             loop.start_weights(model, config)
-            compile_model(model, config, steps_per_epoch(len(splits.train), config["batch_size"]))
+            compile_model(model, config, steps_per_epoch(len(splits.train), config["batch_size"], job.distributed))
         loop.fit(model, train, val, job)
         metrics = loop.finish(model, test, len(splits.test), folder)
-        save_reconstructions(model, shown_split(splits), Preprocessing.of(shape, config["data"]),
-                             folder / "reconstructions.png")
+        with loop.pictures_model(model, job) as drawing:
+            if drawing is not None:
+                save_reconstructions(drawing, shown_split(splits), Preprocessing.of(shape, config["data"]),
+                                     folder / "reconstructions.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:

@@ -115,8 +115,10 @@ def datasets(data: SegmentationData, config: dict, job=None):
     splits, prep, batch, seed = data.splits, data.preprocessing, config["batch_size"], config["seed"]
     cache = config["data"].get("cache")
     flips, photometric = _augmentations(config, prep.image_shape)
-    training = StreamPlan(_finisher(flips, photometric), batch, seed, cache=cache)
-    plain = StreamPlan(_finisher(), batch, seed, cache=cache)
+    training = StreamPlan(_finisher(flips, photometric), batch, seed, cache=cache,
+                          whole_batches=bool(job and job.distributed))
+    plain = StreamPlan(_finisher(), batch, seed, cache=cache,
+                       whole_batches=bool(job and job.placement and job.placement.whole_evaluation_batches))
     train = train_stream(splits.train, prep, training, epochs=config["epochs"],
                          first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
                          resumable=bool(config.get("checkpoint_every_steps")))
@@ -150,6 +152,7 @@ def predict_masks(model, images: np.ndarray) -> np.ndarray:
 class SegmentationTrainer(Trainer):
     """The built-in `segmentation` trainer (its entry is in trainers.builtin)."""
 
+    process_groups = True
 
     def fit(self, job: TrainingJob) -> dict:
         model, config, folder = job.model, job.config, job.folder
@@ -159,14 +162,17 @@ class SegmentationTrainer(Trainer):
         if job.resume is None:
             loop.start_weights(model, config)
             compile_model(model, config, len(data.class_names),
-                          steps_per_epoch(len(data.splits.train), config["batch_size"]))
+                          steps_per_epoch(len(data.splits.train), config["batch_size"], job.distributed))
         with _quiet_mean_iou():
             loop.fit(model, train, val, job)
             metrics = loop.finish(model, test, len(data.splits.test), folder)
-        shown = preview(data.splits.test if len(data.splits.test) else data.splits.train, data.preprocessing, 6)
-        predicted = predict_masks(model, normalized(shown["image"], data.preprocessing))
-        plots.segmentation_overlay(shown["image"], shown["mask"], predicted, data.class_names,
-                                   folder / "segmentation.png")
+        with loop.pictures_model(model, job) as drawing:
+            if drawing is not None:
+                shown = preview(data.splits.test if len(data.splits.test) else data.splits.train,
+                                data.preprocessing, 6)
+                predicted = predict_masks(drawing, normalized(shown["image"], data.preprocessing))
+                plots.segmentation_overlay(shown["image"], shown["mask"], predicted, data.class_names,
+                                           folder / "segmentation.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:

@@ -124,6 +124,21 @@ def _performance_schema() -> dict:
     }
 
 
+def _distribution_schema() -> dict:
+    return {
+        "type": "object",
+        "description": "training on several devices; the batch size stays global (split over the devices)",
+        "properties": {
+            "data_parallel": {
+                "anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}, {"type": "null"}],
+                "description": "devices per process: auto (every local GPU, when there are several), N (on a "
+                               "CPU-only machine, N virtual CPU devices: to test the distributed path, not to go "
+                               "faster), or null (one device, no distribution)"},
+        },
+        "additionalProperties": False,
+    }
+
+
 def _init_from_schema() -> dict:
     return {
         "type": ["object", "null"],
@@ -177,11 +192,12 @@ COMMON: dict[str, Setting] = {
                                               "steps; --resume continues mid-epoch"}), None),
     "performance": Setting(_performance_schema, {"mixed_precision": "float32", "jit_compile": "auto",
                                                  "steps_per_execution": 1}, merged=True),
+    "distribution": Setting(_distribution_schema, {"data_parallel": "auto"}, merged=True),
 }
 
 # What a trainer built on `model.fit` honours.
 FIT_SETTINGS = ("params", "data", "epochs", "batch_size", "seed", "optimizer", "schedule", "augment",
-                "early_stopping", "freeze", "init_from", "checkpoint_every_steps", "performance")
+                "early_stopping", "freeze", "init_from", "checkpoint_every_steps", "performance", "distribution")
 
 
 @dataclass(frozen=True)

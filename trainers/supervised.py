@@ -95,21 +95,21 @@ def prepare(model, config: dict, splits=None) -> Prepared:
 
 
 def predict_classes(model, batches) -> tuple[np.ndarray, np.ndarray]:
-    """(true classes, predicted classes) over a stream of (images, one-hot labels) batches."""
-    truth, predicted = [], []
-    for images, labels in batches.as_numpy_iterator():
-        outputs = first_output(model.predict_on_batch(images))
-        truth.append(np.argmax(first_output(labels), axis=-1))
-        predicted.append(np.argmax(np.asarray(outputs), axis=-1))
+    """(true classes, predicted classes) over a stream of (images, one-hot labels) batches.
+    `predict` rather than batch by batch: under a distribution strategy it splits each batch
+    over the devices (`predict_on_batch` would run the whole batch on every one)."""
+    truth = [np.argmax(first_output(labels), axis=-1) for _, labels in batches.as_numpy_iterator()]
     if not truth:
         return np.zeros(0, int), np.zeros(0, int)
-    return np.concatenate(truth), np.concatenate(predicted)
+    outputs = first_output(model.predict(batches, verbose=0))
+    return np.concatenate(truth), np.argmax(np.asarray(outputs), axis=-1)
 
 
 class SupervisedTrainer(Trainer):
     """The built-in `supervised` trainer (its entry is in trainers.builtin)."""
 
     options = SUPERVISED_OPTIONS
+    process_groups = True
 
     def fit(self, job: TrainingJob) -> dict:
         """Train into `folder`; returns the final test metrics (also written to metrics.json)."""
@@ -120,13 +120,16 @@ class SupervisedTrainer(Trainer):
         train, val, test = datasets(prepared, config, job)
         if job.resume is None:
             loop.start_weights(model, config)
-            compile_model(model, config, steps_per_epoch(len(prepared.splits.train), config["batch_size"]))
+            steps = steps_per_epoch(len(prepared.splits.train), config["batch_size"], job.distributed)
+            compile_model(model, config, steps)
         weights = class_weights(config["class_weight"], prepared.splits.train.label_counts(classes), classes)
         loop.fit(model, train, val, job, class_weight=weights)
         metrics = loop.finish(model, test, len(prepared.splits.test), folder)
-        if test is not None:
-            truth, predictions = predict_classes(model, test)
-            plots.confusion_matrix(truth, predictions, prepared.splits.class_names, folder / "confusion_matrix.png")
+        with loop.pictures_model(model, job) as drawing:
+            if test is not None and drawing is not None:
+                truth, predictions = predict_classes(drawing, test)
+                plots.confusion_matrix(truth, predictions, prepared.splits.class_names,
+                                       folder / "confusion_matrix.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:

@@ -36,6 +36,11 @@ class TrainingJob:
     resume: ResumePoint | None = None
     verbose: int = 1
     extra_callbacks: tuple = field(default=())
+    placement: object = None  # a trainers.distribution.Placement; None: one device
+
+    @property
+    def distributed(self) -> bool:
+        return self.placement is not None and self.placement.distributed
 
     @property
     def model(self):
@@ -67,6 +72,7 @@ class Trainer:
     description: ClassVar[str] = ""
     honours: ClassVar[tuple] = FIT_SETTINGS
     options: ClassVar[dict] = {}
+    process_groups: ClassVar[bool] = False  # trains in a group of processes (see trainers.distribution)
 
     def fit(self, job: TrainingJob) -> dict:
         """Train (a new run, or on from `job.resume`), write the run folder; return test metrics."""

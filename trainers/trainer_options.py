@@ -40,7 +40,7 @@ VAE_OPTIONS = {
 }
 
 # The adversarial trainer runs its own two-optimizer loop: none of `fit`'s settings apply.
-ADVERSARIAL_SETTINGS = ("params", "data", "epochs", "batch_size", "seed")
+ADVERSARIAL_SETTINGS = ("params", "data", "epochs", "batch_size", "seed", "distribution")
 _ADVERSARIAL_OPTIMIZER = {"adam": {"learning_rate": 2e-4, "beta_1": 0.5}}
 
 

@@ -18,40 +18,89 @@ def trainer_for(config: dict) -> Trainer:
 
 
 def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs", resume=None,
-                 verbose=1, extra_callbacks=()):
-    """Train a spec into a new run folder, or continue the run folder `resume`. Returns
-    (run folder, test metrics)."""
-    import keras
+                 verbose=1, extra_callbacks=(), cluster=None):
+    """Train a spec into a new run folder, or continue the run folder `resume`, on the devices
+    `train.distribution` asks for, in the process group `cluster` (a
+    `trainers.distribution.Cluster`; None: this process alone). Returns (run folder, test
+    metrics); a process other than 0 returns (None, its metrics) and keeps no folder."""
+    from builder import load_plugins, load_spec
 
-    from builder import build_models, load_plugins, load_spec
-
-    from .run_folder import ensure_space, last_checkpoint, new_run_folder, read_run_record, write_run_record
+    from .distribution import Cluster
+    from .run_folder import last_checkpoint, read_run_record
 
     load_plugins()  # a resumed run may name a plugin's trainer before any spec is read
+    cluster = cluster or Cluster()
     if resume is not None:
         folder = Path(resume)
         record = read_run_record(folder)
         state = last_checkpoint(folder)
         if state is None:
             raise DataError(f"{folder} has no completed epoch to resume from; start a new run")
-        config = record["train"]
-        trainer = trainer_for(config)
-        point = ResumePoint(*state)
-        _seed(config["seed"] + point.epoch, config)
-        where = f"epoch {point.epoch} and {point.step} steps" if point.step else f"epoch {point.epoch}"
-        print(f"resuming {folder} after {where} of {config['epochs']}")
-        models = trainer.resume_models(record["spec_file"], record["params"], point)
-        job = TrainingJob(models, "main" if "main" in models else next(iter(models)), config, folder, point,
-                          verbose, tuple(extra_callbacks))
-        with _resumable(folder):
-            return folder, trainer.fit(job)
+        return _in_place(record["train"], cluster, verbose,
+                         lambda placement, verbose: _resume(folder, record, state, placement, verbose,
+                                                            extra_callbacks))
 
     declared = load_spec(spec_path)
     config = resolve_train(declared.train, train_overrides, declared.file)
     params = {**config["params"], **(overrides or {})}
     spec = load_spec(spec_path, params) if params else declared
+    return _in_place(config, cluster, verbose,
+                     lambda placement, verbose: _new_run(spec, config, overrides, train_overrides, out, placement,
+                                                         verbose, extra_callbacks))
+
+
+def _in_place(config: dict, cluster, verbose: int, run):
+    """Set up the devices and process group (before the backend makes any tensor), run
+    `run(placement, verbose)` in the placement's scope, and tidy a helper process's scratch
+    folder away afterwards."""
+    import shutil
+
+    from .distribution import place
+
     trainer = trainer_for(config)
-    folder = new_run_folder(out, spec.name)  # an unwritable --out fails before anything is built
+    if cluster.num_processes > 1 and not trainer.process_groups:
+        raise DataError(f"the {config['trainer']} trainer trains in one process (its own steps or pictures are "
+                        "not written for a group of processes); use --devices N on one machine")
+    placement = place(config.get("distribution", {}).get("data_parallel"), cluster)  # older runs lack it
+    if "batch_size" in config:
+        placement.check_batch(config["batch_size"])
+    chief = cluster.is_chief
+    try:
+        with placement.scope():
+            folder, metrics = run(placement, verbose if chief else 0)
+    finally:
+        if placement.scratch is not None:
+            shutil.rmtree(placement.scratch, ignore_errors=True)
+    return (folder, metrics) if chief else (None, metrics)
+
+
+def _resume(folder: Path, record: dict, state, placement, verbose: int, extra_callbacks):
+    config = record["train"]
+    trainer = trainer_for(config)
+    point = ResumePoint(*state)
+    _seed(config["seed"] + point.epoch, config)
+    where = f"epoch {point.epoch} and {point.step} steps" if point.step else f"epoch {point.epoch}"
+    if placement.cluster.is_chief:
+        print(f"resuming {folder} after {where} of {config['epochs']} ({placement.describe()})")
+    models = trainer.resume_models(record["spec_file"], record["params"], point)
+    writes = placement.write_folder(folder)
+    job = TrainingJob(models, "main" if "main" in models else next(iter(models)), config, writes, point,
+                      verbose, tuple(extra_callbacks), placement)
+    with _resumable(folder):
+        return writes, trainer.fit(job)
+
+
+def _new_run(spec, config: dict, overrides, train_overrides, out, placement, verbose: int, extra_callbacks):
+    import keras
+
+    from builder import build_models
+
+    from .run_folder import ensure_space, new_run_folder, write_run_record
+
+    trainer = trainer_for(config)
+    chief = placement.cluster.is_chief
+    # an unwritable --out fails before anything is built
+    folder = new_run_folder(out, spec.name) if chief else placement.write_folder(None)
     _seed(config["seed"], config)
     policy = _dtype_policy(config)
     models = build_models(spec)
@@ -68,10 +117,12 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
         "versions": _versions(),
         "seed": config["seed"],
         "mixed_precision": policy,
+        "devices": placement.record(),
     }, spec.file)
-    print(f"training {spec.name} ({model.count_params():,} params) on {config['data']['dataset']} "
-          f"with {keras.backend.backend()}; run folder: {folder}")
-    job = TrainingJob(models, spec.main, config, folder, None, verbose, tuple(extra_callbacks))
+    if chief:
+        print(f"training {spec.name} ({model.count_params():,} params) on {config['data']['dataset']} "
+              f"with {keras.backend.backend()}, {placement.describe()}; run folder: {folder}")
+    job = TrainingJob(models, spec.main, config, folder, None, verbose, tuple(extra_callbacks), placement)
     with _resumable(folder):
         return folder, trainer.fit(job)
 

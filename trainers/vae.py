@@ -39,6 +39,17 @@ def kl_divergence(mean, log_var):
     return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
 
 
+def per_replica(loss):
+    """Under a TensorFlow distribution strategy each replica's share of the loss: Keras sums the
+    replicas' gradients, and its own losses divide by the replica count, so an overridden
+    `compute_loss` must too. (On JAX the step is one program over the global batch.)"""
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    return loss / tf.distribute.get_strategy().num_replicas_in_sync
+
+
 @keras.saving.register_keras_serializable(package="blueprint")
 class VariationalTraining(keras.Model):
     """Trains a spec-built VAE: loss = reconstruction + kl_weight * KL, both averaged over the
@@ -67,7 +78,7 @@ class VariationalTraining(keras.Model):
         kl_term = kl_divergence(mean, log_var)
         self.reconstruction_tracker.update_state(reconstruction_term)
         self.kl_tracker.update_state(kl_term)
-        return ops.mean(reconstruction_term) + self.kl_weight * ops.mean(kl_term)
+        return per_replica(ops.mean(reconstruction_term) + self.kl_weight * ops.mean(kl_term))
 
     def get_config(self):
         return {"name": self.name, "network": keras.saving.serialize_keras_object(self.network),
@@ -161,8 +172,8 @@ class VaeTrainer(Trainer):
         train, val, test = datasets(splits, shape, config, targets=False, job=job)
         if job.resume is None:
             loop.start_weights(network, config)
-            optimizer = make_optimizer(config["optimizer"], config["schedule"],
-                                       steps_per_epoch(len(splits.train), config["batch_size"]), config["epochs"])
+            steps = steps_per_epoch(len(splits.train), config["batch_size"], job.distributed)
+            optimizer = make_optimizer(config["optimizer"], config["schedule"], steps, config["epochs"])
             trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
         warm_up = KLWarmUp(config["kl"]["weight"], config["kl"]["warmup_epochs"])
         loop.fit(trainer, train, val, job, trainer_callbacks=[warm_up])
