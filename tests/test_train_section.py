@@ -42,7 +42,7 @@ def test_the_adversarial_trainer_refuses_settings_it_would_drop(write_spec, caps
     message = capsys.readouterr().err.strip()
     assert message.startswith(f"{path}:11:3: train.{key}: the adversarial trainer does not use '{key}'; it is a "
                               f"setting of the {users} trainers")
-    assert "(its settings: trainer, params, data, epochs, batch_size, seed, adversarial)" in message
+    assert "(its settings: trainer, params, data, epochs, batch_size, seed, distribution, adversarial)" in message
 
 
 def test_a_setting_of_another_trainer_is_named_as_such(write_spec):
