@@ -102,13 +102,18 @@ class Placement:
         """Evaluate or predict inside this: on JAX in one process, with the weights replicated
         and every batch whole, so a last batch that the devices cannot split evenly still
         counts. (TensorFlow's strategy splits uneven batches itself.)"""
-        if self.engine is None or self.backend == "tensorflow" or self.cluster.num_processes > 1:
-            return contextlib.nullcontext()
-        return _without_distribution()
+        return _without_distribution() if self._replicated_evaluation else contextlib.nullcontext()
+
+    @property
+    def _replicated_evaluation(self) -> bool:
+        """JAX in one process evaluates with the weights replicated and whole batches."""
+        return self.distributed and self.backend == "jax" and not self.group
 
     @property
     def group(self) -> bool:
-        """Several processes train together."""
+        """Several processes train together. They evaluate in whole global batches (each feeds its
+        part of every batch): the last partial batch of a validation or test split is left out,
+        and the test metrics count the images evaluated."""
         return self.distributed and self.cluster.num_processes > 1
 
     def outside(self):
@@ -118,22 +123,13 @@ class Placement:
     def training_done(self) -> None:
         """After the last `fit`: what is left of a run (test metrics, pictures) sees whole
         batches, as in `whole_batches`; leaving `scope()` sets the distribution back."""
-        if self.engine is not None and self.backend == "jax" and self.cluster.num_processes == 1:
+        if self._replicated_evaluation:
             keras.distribution.set_distribution(None)
 
     def fit_callbacks(self) -> list:
         """On JAX in one process, validation runs with the weights replicated and each batch
         whole, so a last batch that the devices cannot split evenly still counts."""
-        if self.engine is None or self.backend == "tensorflow" or self.cluster.num_processes > 1:
-            return []
-        return [WholeBatchEvaluation()]
-
-    @property
-    def whole_evaluation_batches(self) -> bool:
-        """Several processes evaluate in whole global batches (each process feeds its part of
-        every batch); the last partial batch of a validation or test split is left out, and the
-        test metrics count the images evaluated."""
-        return self.distributed and self.cluster.num_processes > 1
+        return [WholeBatchEvaluation()] if self._replicated_evaluation else []
 
     def check_batch(self, batch_size: int) -> None:
         if self.distributed and batch_size % self.replicas:

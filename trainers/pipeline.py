@@ -370,7 +370,7 @@ def split_streams(splits, prep: Preprocessing, config: dict, make_finish: Callab
     training = StreamPlan(make_finish(layers), batch, seed, crop, cache, tuple(per_image),
                           whole_batches=bool(job and job.distributed))
     plain = StreamPlan(make_finish(()), batch, seed, cache=cache,
-                       whole_batches=bool(job and job.placement and job.placement.whole_evaluation_batches))
+                       whole_batches=bool(job and job.placement and job.placement.group))
     train = train_stream(splits.train, prep, training, epochs=config["epochs"],
                          first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
                          resumable=resumable)

@@ -118,7 +118,7 @@ def datasets(data: SegmentationData, config: dict, job=None):
     training = StreamPlan(_finisher(flips, photometric), batch, seed, cache=cache,
                           whole_batches=bool(job and job.distributed))
     plain = StreamPlan(_finisher(), batch, seed, cache=cache,
-                       whole_batches=bool(job and job.placement and job.placement.whole_evaluation_batches))
+                       whole_batches=bool(job and job.placement and job.placement.group))
     train = train_stream(splits.train, prep, training, epochs=config["epochs"],
                          first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
                          resumable=bool(config.get("checkpoint_every_steps")))
