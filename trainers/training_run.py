@@ -37,21 +37,21 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
         if state is None:
             raise DataError(f"{folder} has no completed epoch to resume from; start a new run")
         return _in_place(record["train"], cluster, verbose,
-                         lambda placement, verbose: _resume(folder, record, state, placement, verbose,
-                                                            extra_callbacks))
+                         lambda trainer, placement, verbose: _resume(trainer, folder, record, state, placement,
+                                                                     verbose, extra_callbacks))
 
     declared = load_spec(spec_path)
     config = resolve_train(declared.train, train_overrides, declared.file)
     params = {**config["params"], **(overrides or {})}
     spec = load_spec(spec_path, params) if params else declared
     return _in_place(config, cluster, verbose,
-                     lambda placement, verbose: _new_run(spec, config, overrides, train_overrides, out, placement,
-                                                         verbose, extra_callbacks))
+                     lambda trainer, placement, verbose: _new_run(trainer, spec, config, overrides, train_overrides,
+                                                                  out, placement, verbose, extra_callbacks))
 
 
 def _in_place(config: dict, cluster, verbose: int, run):
     """Set up the devices and process group (before the backend makes any tensor), run
-    `run(placement, verbose)` in the placement's scope, and tidy a helper process's scratch
+    `run(trainer, placement, verbose)` in the placement's scope, and tidy a helper process's scratch
     folder away afterwards."""
     import shutil
 
@@ -67,16 +67,15 @@ def _in_place(config: dict, cluster, verbose: int, run):
     chief = cluster.is_chief
     try:
         with placement.scope():
-            folder, metrics = run(placement, verbose if chief else 0)
+            folder, metrics = run(trainer, placement, verbose if chief else 0)
     finally:
         if placement.scratch is not None:
             shutil.rmtree(placement.scratch, ignore_errors=True)
     return (folder, metrics) if chief else (None, metrics)
 
 
-def _resume(folder: Path, record: dict, state, placement, verbose: int, extra_callbacks):
+def _resume(trainer, folder: Path, record: dict, state, placement, verbose: int, extra_callbacks):
     config = record["train"]
-    trainer = trainer_for(config)
     point = ResumePoint(*state)
     _seed(config["seed"] + point.epoch, config)
     where = f"epoch {point.epoch} and {point.step} steps" if point.step else f"epoch {point.epoch}"
@@ -90,14 +89,14 @@ def _resume(folder: Path, record: dict, state, placement, verbose: int, extra_ca
         return writes, trainer.fit(job)
 
 
-def _new_run(spec, config: dict, overrides, train_overrides, out, placement, verbose: int, extra_callbacks):
+def _new_run(trainer, spec, config: dict, overrides, train_overrides, out, placement, verbose: int,
+             extra_callbacks):
     import keras
 
     from builder import build_models
 
     from .run_folder import ensure_space, new_run_folder, write_run_record
 
-    trainer = trainer_for(config)
     chief = placement.cluster.is_chief
     # an unwritable --out fails before anything is built
     folder = new_run_folder(out, spec.name) if chief else placement.write_folder(None)
