@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from builder.language.train_section import TRAINERS
 
-from . import builtin, commands, data_commands, metric_commands  # noqa: F401  (register the built-in entries and commands)
+from . import builtin, commands, data_commands, metric_commands, model_commands  # noqa: F401  (register the built-in entries and commands)
 from .errors import DataError, TrainingFault
 from .registries import DATASETS, DatasetEntry
 from .settings import TrainerEntry

@@ -4,6 +4,8 @@ Each function is an entry of `trainers.registries.AUGMENTATIONS` (registered in 
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def flip(keras, args, seed, shape):
     return [keras.layers.RandomFlip(args.get("mode", "horizontal"), seed=seed)]
@@ -57,6 +59,75 @@ def color_shift(keras, args, seed, shape):
                                            seed=seed)]
 
 
+def pca_color(keras, args, seed, shape):
+    # AlexNet's "fancy PCA": RGB only, like its hue changes; a grey image has one component.
+    return [PrincipalColourNoise(args, seed)] if shape[-1] == 3 else []
+
+
+def pca_color_image(settings: dict, image, seed):
+    """`pca_color` on one image, stateless."""
+    import tensorflow as tf
+
+    if image.shape[-1] != 3:
+        return image
+    alphas = tf.random.stateless_normal((3,), seed, stddev=settings.get("std", 0.1))
+    return image + _colour_shift(settings, alphas[None, :])[0]
+
+
+def _colour_shift(settings: dict, alphas):
+    """Per image, the RGB offset sum_i alpha_i * lambda_i * p_i (p_i: the training pixels'
+    principal components, lambda_i: their variances), shaped to add to (height, width, 3)."""
+    import tensorflow as tf
+
+    values = tf.constant(settings["eigenvalues"], tf.float32)
+    vectors = tf.constant(settings["eigenvectors"], tf.float32)  # one component per column
+    return tf.reshape(tf.linalg.matmul(alphas * values, vectors, transpose_b=True), (-1, 1, 1, 3))
+
+
+class PrincipalColourNoise:
+    """`pca_color` on training batches: a fresh alpha per image and component each batch, from
+    a generator seeded by the run's seed (TensorFlow ops, so inside tf.data on every backend)."""
+
+    def __init__(self, settings: dict, seed: int):
+        import tensorflow as tf
+
+        self.settings = settings
+        self.generator = tf.random.Generator.from_seed(seed)
+
+    def __call__(self, images, training=True):
+        import tensorflow as tf
+
+        if not training:
+            return images
+        alphas = self.generator.normal((tf.shape(images)[0], 3), stddev=self.settings.get("std", 0.1))
+        return images + tf.cast(_colour_shift(self.settings, alphas), images.dtype)
+
+
+def principal_components(mean_and_covariance) -> dict:
+    """pca_color's settings from the training pixels' colour covariance: its eigenvalues and
+    eigenvectors (columns), the largest first."""
+    _, covariance = mean_and_covariance
+    values, vectors = np.linalg.eigh(np.asarray(covariance, "float64"))
+    order = np.argsort(values)[::-1]
+    return {"eigenvalues": np.clip(values[order], 0, None).tolist(), "eigenvectors": vectors[:, order].tolist()}
+
+
+def with_training_statistics(entries: list, pixel_statistics) -> list:
+    """`augment:` entries with what the training images tell those that learn from them (the
+    principal components of pca_color). `pixel_statistics()` streams the training split once
+    for (mean, covariance) of its pixels' channels; it is called only when an entry needs it."""
+    from .registries import AUGMENTATIONS
+
+    result, statistics = [], None
+    for entry in entries:
+        learns = AUGMENTATIONS.get(augmentation_name(entry)).learns_from_training_pixels
+        if learns:
+            statistics = statistics or pixel_statistics()
+            entry = {augmentation_name(entry): {**settings_of(entry), **learns(statistics)}}
+        result.append(entry)
+    return result
+
+
 def random_resized_crop_window(settings: dict, image_hw, seed):
     """A window of `scale` (of the image's area) and `ratio` (width / height) drawn by
     TensorFlow's `sample_distorted_bounding_box`, as the Inception and ResNet recipes do; the
@@ -85,7 +156,7 @@ def crop_window_of(entries: list):
     if not croppers:
         return None
     entry = croppers[0]
-    settings = {} if isinstance(entry, str) else (next(iter(entry.values())) or {})
+    settings = settings_of(entry)
     window = AUGMENTATIONS.get(augmentation_name(entry)).crop_window
     return lambda image_hw, seed: window(settings, image_hw, seed)
 
@@ -102,7 +173,7 @@ def split_augmentations(entries: list, image_shape: tuple, seed: int, per_image:
         if known.crop_window:
             continue
         if per_image and known.per_image:
-            settings = {} if isinstance(entry, str) else (next(iter(entry.values())) or {})
+            settings = settings_of(entry)
             functions.append(lambda image, element_seed, f=known.per_image, s=settings: f(s, image, element_seed))
         else:
             batch_entries.append(entry)
@@ -117,9 +188,14 @@ def augmentation_layers(entries: list, image_shape: tuple, seed: int) -> list:
 
     result = []
     for i, entry in enumerate(entries):
-        name, args = augmentation_name(entry), ({} if isinstance(entry, str) else next(iter(entry.values())))
-        result += AUGMENTATIONS.get(name).layers(keras, args or {}, seed + i, image_shape)
+        name = augmentation_name(entry)
+        result += AUGMENTATIONS.get(name).layers(keras, settings_of(entry), seed + i, image_shape)
     return result
+
+
+def settings_of(entry) -> dict:
+    """The settings of an `augment:` entry ({} for a bare name)."""
+    return {} if isinstance(entry, str) else dict(next(iter(entry.values())) or {})
 
 
 def augmentation_name(entry) -> str:

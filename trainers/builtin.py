@@ -11,15 +11,19 @@ from .registries import (
     ADVERSARIAL_LOSSES,
     AUGMENTATIONS,
     DATASETS,
+    EXPORT_FORMATS,
     METRICS,
     OPTIMIZERS,
     RECONSTRUCTION_LOSSES,
     SCHEDULES,
+    TEST_TIME_AUGMENTATIONS,
     AdversarialLossEntry,
     AugmentationEntry,
     DatasetEntry,
+    ExportEntry,
     LossEntry,
     OptionEntry,
+    TestTimeEntry,
 )
 from .settings import FIT_SETTINGS, FRACTION, NON_NEGATIVE, POSITIVE, TrainerEntry
 from .trainer_options import (
@@ -62,6 +66,16 @@ def _losses():
 def _adversarial_losses():
     from . import adversarial_losses
     return adversarial_losses
+
+
+def _test_time():
+    from . import test_time
+    return test_time
+
+
+def _serving_runtimes():
+    from . import serving_runtimes
+    return serving_runtimes
 
 
 def _keras_optimizers():
@@ -138,12 +152,41 @@ for _name, _entry in {
     "contrast": AugmentationEntry(lambda *a: _augmentation().contrast(*a), "random contrast change", _FACTOR, "no"),
     "color_shift": AugmentationEntry(lambda *a: _augmentation().color_shift(*a), "AlexNet-style random hue and "
                                      "saturation change (RGB only)", _FACTOR, "no"),
+    "pca_color": AugmentationEntry(
+        lambda *a: _augmentation().pca_color(*a), "AlexNet's PCA colour augmentation: add alpha_i * lambda_i * p_i, "
+        "the training pixels' RGB principal components p_i and variances lambda_i (computed once from the training "
+        "images), alpha_i drawn per image from N(0, std) (RGB only)", {"std": POSITIVE}, "no",
+        per_image=lambda *a: _augmentation().pca_color_image(*a),
+        learns_from_training_pixels=lambda *a: _augmentation().principal_components(*a)),
     "random_resized_crop": AugmentationEntry(
         lambda *a: [], "Inception-style crop: a random window of scale (fraction of the area) and ratio (width / "
         "height) ranges, resized to the model's input; per image, before batching (JPEGs decode only the window)",
         {"scale": _RANGE, "ratio": _RANGE}, crop_window=lambda *a: _augmentation().random_resized_crop_window(*a)),
 }.items():
     AUGMENTATIONS.register(_name, _entry)
+
+# -- test-time augmentations (`evaluate --tta`, `predict --tta`): views(images, image_hw) ---------------
+for _name, _entry in {
+    "flip": TestTimeEntry(lambda *a: _test_time().mirrored(*a), "the image and its mirror image"),
+    "crop5": TestTimeEntry(lambda *a: _test_time().corners_and_centre(*a), "the four corners and the centre of the "
+                           "image enlarged by 1/0.875", enlarge=0.875),
+    "crop10": TestTimeEntry(lambda *a: _test_time().corners_and_centre_mirrored(*a), "crop5 and the mirror image "
+                            "of each crop (AlexNet's ten views)", enlarge=0.875),
+}.items():
+    TEST_TIME_AUGMENTATIONS.register(_name, _entry)
+
+# -- export formats (`export --format`): Keras's model.export, checked in each format's own runtime ------
+for _name, _entry in {
+    "saved_model": ExportEntry("tf_saved_model", "saved_model", lambda path: _serving_runtimes().saved_model(path),
+                               "TensorFlow SavedModel (TF Serving), checked with tf.saved_model.load"),
+    "onnx": ExportEntry("onnx", "model.onnx", lambda path: _serving_runtimes().onnx(path),
+                        "ONNX, checked with onnxruntime"),
+    "litert": ExportEntry("litert", "model.tflite", lambda path: _serving_runtimes().litert(path),
+                          "LiteRT (TensorFlow Lite) flatbuffer, checked with the LiteRT interpreter"),
+    "openvino": ExportEntry("openvino", "model.xml", lambda path: _serving_runtimes().openvino(path),
+                            "OpenVINO IR (model.xml and model.bin), checked with the OpenVINO runtime"),
+}.items():
+    EXPORT_FORMATS.register(_name, _entry)
 
 # -- reconstruction losses and classification metrics ----------------------------------------------
 for _name, _entry in {

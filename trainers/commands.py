@@ -11,7 +11,7 @@ from pathlib import Path
 from builder.cli import Command, UsageError, common_options, parse_overrides, register_command
 
 from .errors import DataError
-from .registries import DATASETS
+from .registries import DATASETS, TEST_TIME_AUGMENTATIONS
 
 
 def data_forms() -> str:
@@ -102,20 +102,38 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _tta_option(parser, what: str) -> None:
+    choices = sorted(TEST_TIME_AUGMENTATIONS)
+    parser.add_argument("--tta", choices=choices, metavar="|".join(choices),
+                        help=f"test-time augmentation: {what} averaged over views of each image ("
+                             + "; ".join(f"{name}: {TEST_TIME_AUGMENTATIONS[name].description}" for name in choices)
+                             + ")")
+
+
 def _evaluate_arguments(parser) -> None:
     parser.add_argument("run", metavar="RUN_DIR")
     parser.add_argument("--data", help=f"evaluate on this data instead ({data_forms()})")
+    _tta_option(parser, "the metrics without it beside the metrics with the probabilities")
     common_options(parser, overrides=False)
 
 
 def cmd_evaluate(args) -> int:
     from .run_folder import read_run_record
-    from .training_run import evaluate_run
 
     config = dict(read_run_record(args.run)["train"])
     if args.data:
         config["data"] = parse_data(args.data)
-    print(json.dumps(evaluate_run(args.run, config), indent=2))
+    if args.tta:
+        from .loop import load_trained_model
+        from .test_time import check_classifier, evaluate_with_tta
+
+        check_classifier(args.run, config, "evaluate")
+        result = evaluate_with_tta(load_trained_model(args.run), config, args.tta)
+    else:
+        from .training_run import evaluate_run
+
+        result = evaluate_run(args.run, config)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -123,6 +141,7 @@ def _predict_arguments(parser) -> None:
     parser.add_argument("run", metavar="RUN_DIR")
     parser.add_argument("images", nargs="+", metavar="IMAGE")
     parser.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    _tta_option(parser, "the probabilities")
     common_options(parser, overrides=False)
 
 
@@ -130,8 +149,8 @@ def cmd_predict(args) -> int:
     import numpy as np
 
     from .loop import load_trained_model
-    from .pipeline import Preprocessing, first_output, image_file_inputs, model_image_shape
     from .run_folder import read_run_record
+    from .test_time import predict_with_tta
 
     config = read_run_record(args.run)["train"]
     trainer = config["trainer"]
@@ -141,8 +160,7 @@ def cmd_predict(args) -> int:
     model = load_trained_model(args.run)
     classes_file = Path(args.run) / "classes.json"
     names = json.loads(classes_file.read_text()) if classes_file.is_file() else None
-    batch = image_file_inputs(args.images, Preprocessing.of(model_image_shape(model), config["data"]))
-    outputs = first_output(model.predict(batch, verbose=0))
+    outputs = np.asarray(predict_with_tta(model, args.images, config["data"], args.tta))
     for path, probabilities in zip(args.images, outputs):
         best = np.argsort(probabilities)[::-1][:args.top]
         label = lambda i: names[i] if names and i < len(names) else str(i)  # noqa: E731

@@ -356,27 +356,33 @@ def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, f
     return TrainStream(rest.prefetch(tf.data.AUTOTUNE), steps, partial, partial_steps)
 
 
-def split_streams(splits, prep: Preprocessing, config: dict, make_finish: Callable, job=None):
+def split_streams(splits, prep: Preprocessing, config: dict, make_finish: Callable, job=None, training=True):
     """(training stream, validation batches, test batches) as a `train:` section asks for them:
     its augmentation (per image where the stream handles images one at a time, else Keras layers
     on batches, given to `make_finish(layers) -> finish`), cache, step checkpoints, and where
-    `job` resumes."""
-    from .augmentation import crop_window_of, split_augmentations
-
+    `job` resumes. Without `training` (evaluation) the training stream is None, and nothing is
+    read from the training split."""
     seed, batch, cache = config["seed"], config["batch_size"], config["data"].get("cache")
-    resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(config["augment"])
-    per_image, layers = split_augmentations(config["augment"], prep.image_shape, seed,
-                                            random_per_image(splits.train, prep, crop, resumable, cache))
-    training = StreamPlan(make_finish(layers), batch, seed, crop, cache, tuple(per_image),
-                          whole_batches=bool(job and job.distributed))
     plain = StreamPlan(make_finish(()), batch, seed, cache=cache,
                        whole_batches=bool(job and job.placement and job.placement.group))
-    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
-                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
-                         resumable=resumable)
+    train = _training_stream(splits.train, prep, config, make_finish, job) if training else None
     val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
     test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
     return train, val, test
+
+
+def _training_stream(split, prep: Preprocessing, config: dict, make_finish: Callable, job) -> TrainStream:
+    from .augmentation import crop_window_of, split_augmentations, with_training_statistics
+
+    seed, cache = config["seed"], config["data"].get("cache")
+    augment = with_training_statistics(config["augment"], lambda: pixel_statistics(split, prep))
+    resumable, crop = bool(config.get("checkpoint_every_steps")), crop_window_of(augment)
+    per_image, layers = split_augmentations(augment, prep.image_shape, seed,
+                                            random_per_image(split, prep, crop, resumable, cache))
+    plan = StreamPlan(make_finish(layers), config["batch_size"], seed, crop, cache, tuple(per_image),
+                      whole_batches=bool(job and job.distributed))
+    return train_stream(split, prep, plan, epochs=config["epochs"], first_epoch=job.initial_epoch if job else 0,
+                        skip_batches=job.initial_step if job else 0, resumable=resumable)
 
 
 def preview(split, prep: Preprocessing, count: int) -> dict:
@@ -386,6 +392,20 @@ def preview(split, prep: Preprocessing, count: int) -> dict:
     for batch in eval_stream(split, replace(prep, mean=None, std=None), plan).take(1):
         return {key: np.asarray(value) for key, value in batch.items()}
     return {"image": np.zeros((0, *prep.image_shape), "float32"), "label": np.zeros(0, "int32")}
+
+
+def pixel_statistics(split, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, covariance) of the channels of every pixel of a split at the model's size (not
+    normalised), in one streamed pass: memory holds one batch."""
+    plan = StreamPlan(lambda batch: (batch["image"], None), 256)
+    count, total, products = 0, 0.0, 0.0
+    for images in eval_stream(split, replace(prep, mean=None, std=None), plan).as_numpy_iterator():
+        pixels = images.reshape(-1, images.shape[-1]).astype("float64")
+        count, total, products = count + len(pixels), total + pixels.sum(0), products + pixels.T @ pixels
+    if not count:
+        raise DataError("the training split is empty: there are no pixels to take colour statistics from")
+    mean = total / count
+    return mean, products / count - np.outer(mean, mean)
 
 
 def materialize(split, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:

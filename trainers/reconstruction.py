@@ -48,10 +48,10 @@ def _finisher(targets: bool, augment=()):
     return finish
 
 
-def datasets(splits, shape, config: dict, targets: bool = True, job=None):
+def datasets(splits, shape, config: dict, targets: bool = True, job=None, training: bool = True):
     """(training stream, validation batches, test batches) of images alone."""
     return split_streams(splits, Preprocessing.of(shape, config["data"]), config,
-                         lambda layers: _finisher(targets, layers), job)
+                         lambda layers: _finisher(targets, layers), job, training)
 
 
 def shown_split(splits):
@@ -99,5 +99,5 @@ class ReconstructionTrainer(Trainer):
     def evaluate(self, model, config: dict) -> dict:
         shape = check_reproduces_input(model, "reconstruction")
         splits = load_dataset(config["data"])
-        _, _, test = datasets(splits, shape, config)
+        _, _, test = datasets(splits, shape, config, training=False)
         return loop.evaluate(model, test, len(splits.test))

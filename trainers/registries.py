@@ -1,7 +1,7 @@
 """The extension points of training, one `builder.Registry` each: datasets, optimizers,
-learning-rate schedules, augmentations, reconstruction losses, classification metrics and
-adversarial losses (trainers themselves live in `builder.language.train_section.TRAINERS`, which
-`validate` reads).
+learning-rate schedules, augmentations, reconstruction losses, classification metrics,
+adversarial losses, test-time augmentations and export formats (trainers themselves live in
+`builder.language.train_section.TRAINERS`, which `validate` reads).
 
 Entries are plain data plus callables that import Keras only when they run, so the `train:`
 schema is generated from these registries without loading a backend.
@@ -45,7 +45,9 @@ class AugmentationEntry:
     batching; a spec takes at most one of those. `per_image(settings, image, seed) -> image` is
     the same change made to one image with a stateless seed: the pipeline uses it where it
     handles images one at a time anyway (files, shards, crops), which is both faster than a
-    batch-wide layer and exactly repeatable after a resume."""
+    batch-wide layer and exactly repeatable after a resume. An entry with
+    `learns_from_training_pixels((mean, covariance)) -> settings` is given those settings too,
+    from the training images' pixel statistics, computed once before training."""
 
     layers: Callable[..., list]
     description: str
@@ -53,6 +55,7 @@ class AugmentationEntry:
     moves_pixels: str = "interpolating"
     crop_window: Callable[..., Any] | None = None
     per_image: Callable[..., Any] | None = None
+    learns_from_training_pixels: Callable[..., dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,30 @@ class LossEntry:
     description: str
 
 
+@dataclass(frozen=True)
+class TestTimeEntry:
+    """A test-time augmentation: `views(images, image_hw) -> [batches]` (keras.ops, so on every
+    backend) cuts each image into the views whose predictions are averaged. `enlarge` is the
+    fraction of the image the model's input covers: below 1, the images arrive that much larger
+    than the model's input (crops); 1, at its size."""
+
+    views: Callable[[Any, tuple], list]
+    description: str
+    enlarge: float = 1.0
+
+
+@dataclass(frozen=True)
+class ExportEntry:
+    """A serving format: Keras's `model.export(path, format=keras_format)` writes it as
+    `artifact` (a file, or a folder for SavedModel); `load(path) -> run(images) -> outputs`
+    runs it in its own runtime."""
+
+    keras_format: str
+    artifact: str
+    load: Callable[[str], Callable]
+    description: str
+
+
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
 OPTIMIZERS: Registry[OptionEntry] = Registry("optimizer")
 SCHEDULES: Registry[OptionEntry] = Registry("schedule")
@@ -83,3 +110,5 @@ AUGMENTATIONS: Registry[AugmentationEntry] = Registry("augmentation")
 RECONSTRUCTION_LOSSES: Registry[LossEntry] = Registry("reconstruction loss")
 METRICS: Registry[OptionEntry] = Registry("metric")
 ADVERSARIAL_LOSSES: Registry[AdversarialLossEntry] = Registry("adversarial loss")
+TEST_TIME_AUGMENTATIONS: Registry[TestTimeEntry] = Registry("test-time augmentation")
+EXPORT_FORMATS: Registry[ExportEntry] = Registry("export format")

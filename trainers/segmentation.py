@@ -14,7 +14,7 @@ import numpy as np
 from builder.errors import SpecError
 
 from . import loop, plots
-from .augmentation import augmentation_layers, augmentation_name
+from .augmentation import augmentation_layers, augmentation_name, with_training_statistics
 from .datasets import load_dataset, mask_class_names
 from .errors import DataError
 from .optimization import make_optimizer
@@ -26,6 +26,7 @@ from .pipeline import (
     fit_masks,
     model_image_shape,
     normalized,
+    pixel_statistics,
     preview,
     steps_per_epoch,
     train_stream,
@@ -73,11 +74,11 @@ def prepare(model, config: dict, splits=None) -> SegmentationData:
     return SegmentationData(splits, Preprocessing.of(shape, config["data"], mask_size=output[:2]), names[:classes])
 
 
-def _augmentations(config: dict, shape: tuple):
+def _augmentations(config: dict, shape: tuple, pixel_statistics):
     """Augmentations that move pixels exactly (flips) are applied to image and mask as one; the
     photometric ones to the image only; interpolating ones would blend class indices: refused."""
     joint, image_only = [], []
-    for entry in config["augment"]:
+    for entry in with_training_statistics(config["augment"], pixel_statistics):
         moves = AUGMENTATIONS.get(augmentation_name(entry)).moves_pixels
         if moves == "exactly":
             joint.append(entry)
@@ -111,17 +112,22 @@ def _finisher(flips=(), photometric=()):
     return finish
 
 
-def datasets(data: SegmentationData, config: dict, job=None):
+def datasets(data: SegmentationData, config: dict, job=None, training: bool = True):
+    """(training stream, validation batches, test batches); the training stream None without
+    `training` (evaluation)."""
     splits, prep, batch, seed = data.splits, data.preprocessing, config["batch_size"], config["seed"]
     cache = config["data"].get("cache")
-    flips, photometric = _augmentations(config, prep.image_shape)
-    training = StreamPlan(_finisher(flips, photometric), batch, seed, cache=cache,
-                          whole_batches=bool(job and job.distributed))
     plain = StreamPlan(_finisher(), batch, seed, cache=cache,
                        whole_batches=bool(job and job.placement and job.placement.group))
-    train = train_stream(splits.train, prep, training, epochs=config["epochs"],
-                         first_epoch=job.initial_epoch if job else 0, skip_batches=job.initial_step if job else 0,
-                         resumable=bool(config.get("checkpoint_every_steps")))
+    train = None
+    if training:
+        flips, photometric = _augmentations(config, prep.image_shape, lambda: pixel_statistics(splits.train, prep))
+        plan = StreamPlan(_finisher(flips, photometric), batch, seed, cache=cache,
+                          whole_batches=bool(job and job.distributed))
+        train = train_stream(splits.train, prep, plan, epochs=config["epochs"],
+                             first_epoch=job.initial_epoch if job else 0,
+                             skip_batches=job.initial_step if job else 0,
+                             resumable=bool(config.get("checkpoint_every_steps")))
     val = eval_stream(splits.val, prep, plain) if len(splits.val) else None
     test = eval_stream(splits.test, prep, plain) if len(splits.test) else None
     return train, val, test
@@ -177,6 +183,6 @@ class SegmentationTrainer(Trainer):
 
     def evaluate(self, model, config: dict) -> dict:
         data = prepare(model, config)
-        _, _, test = datasets(data, config)
+        _, _, test = datasets(data, config, training=False)
         with _quiet_mean_iou():
             return loop.evaluate(model, test, len(data.splits.test))

@@ -62,7 +62,7 @@ def compile_model(model, config: dict, steps_per_epoch: int):
                       metrics=[metrics] + [[] for _ in range(outputs - 1)], **speed)
 
 
-def _finisher(classes: int, outputs: int, augment=()):
+def label_finisher(classes: int, outputs: int, augment=()):
     """Batch -> (images, one-hot labels), with the augmentation layers on the images."""
     import tensorflow as tf
 
@@ -76,12 +76,12 @@ def _finisher(classes: int, outputs: int, augment=()):
     return finish
 
 
-def datasets(prepared: Prepared, config: dict, job: TrainingJob | None = None):
+def datasets(prepared: Prepared, config: dict, job: TrainingJob | None = None, training: bool = True):
     """(training stream, validation batches, test batches); the training stream from where
-    `job` resumes."""
+    `job` resumes (None without `training`)."""
     classes = int(prepared.model.outputs[0].shape[-1])
     return split_streams(prepared.splits, prepared.preprocessing, config,
-                         lambda layers: _finisher(classes, prepared.outputs, layers), job)
+                         lambda layers: label_finisher(classes, prepared.outputs, layers), job, training)
 
 
 def prepare(model, config: dict, splits=None) -> Prepared:
@@ -135,5 +135,5 @@ class SupervisedTrainer(Trainer):
     def evaluate(self, model, config: dict) -> dict:
         """Test metrics of a trained model (the `evaluate` command)."""
         prepared = prepare(model, config)
-        _, _, test = datasets(prepared, config)
+        _, _, test = datasets(prepared, config, training=False)
         return loop.evaluate(model, test, len(prepared.splits.test))

@@ -190,5 +190,5 @@ class VaeTrainer(Trainer):
             trainer.compile(optimizer="adam")
         shape = tuple(trainer.network.inputs[0].shape[1:])
         splits = load_dataset(config["data"])
-        _, _, test = datasets(splits, shape, config, targets=False)
+        _, _, test = datasets(splits, shape, config, targets=False, training=False)
         return loop.evaluate(trainer, test, len(splits.test))

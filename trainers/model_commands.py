@@ -1,0 +1,75 @@
+"""The commands that take trained runs further: `ensemble` (average classifier runs) and
+`export` (a serving format, checked in its own runtime). Registered into `builder.cli`'s command
+registry when the `trainers` plugin loads; Keras is imported only when one of them runs."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from builder.cli import Command, common_options, register_command
+
+from .commands import data_forms, parse_data
+from .errors import DataError
+from .registries import EXPORT_FORMATS
+
+
+def _ensemble_arguments(parser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="classifier runs that predict the same classes")
+    parser.add_argument("--data", help=f"test on this data instead of the first run's ({data_forms()})")
+    parser.add_argument("--save", metavar="DIR", help="write the ensemble as one model.keras in DIR, a folder that "
+                                                      "evaluate, predict and export take like a run folder")
+    common_options(parser, overrides=False)
+
+
+def cmd_ensemble(args) -> int:
+    from .ensemble import evaluate_ensemble, load_member, save_ensemble
+
+    data = parse_data(args.data) if args.data else None
+    members = [load_member(run) for run in args.runs]
+    ensemble, rows = evaluate_ensemble(members, data)
+    width = max(len(row["model"]) for row in rows)
+    print(f"{'model':<{width}}  accuracy  log loss  (test images: {rows[-1]['test_examples']})")
+    for row in rows:
+        print(f"{row['model']:<{width}}  {row['test_accuracy']:8.4f}  {row['test_log_loss']:8.4f}")
+    best = max(rows[:-1], key=lambda row: row["test_accuracy"])
+    print(f"ensemble {rows[-1]['test_accuracy'] - best['test_accuracy']:+.4f} accuracy against its best member")
+    if args.save:
+        print(f"saved: {save_ensemble(ensemble, members, rows, args.save, data) / 'model.keras'}")
+    return 0
+
+
+def _export_arguments(parser) -> None:
+    parser.add_argument("run", metavar="RUN_DIR", help="a run folder, an ensemble folder, or a .keras file")
+    formats = sorted(EXPORT_FORMATS)
+    parser.add_argument("--format", required=True, choices=formats,
+                        help="; ".join(f"{name}: {EXPORT_FORMATS[name].description}" for name in formats))
+    parser.add_argument("-o", "--output", metavar="PATH",
+                        help="the artifact file (with the format's suffix) or a folder for it and preprocessing.json "
+                             "(default RUN_DIR/export/FORMAT)")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
+
+
+def cmd_export(args) -> int:
+    # Every format converts from a TensorFlow graph, so this command always loads the model on
+    # TensorFlow (the .keras file is the same whatever backend trained it).
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+    from .export import export_run
+
+    if not os.path.exists(args.run):
+        raise DataError(f"{args.run}: no such run folder or .keras file")
+    print(export_run(args.run, args.format, args.output).line())
+    return 0
+
+
+for _command in (
+    Command("ensemble", "average the probabilities of classifier runs",
+            "Evaluate classifier runs and their average side by side on the first run's test split (or --data); "
+            "--save writes the ensemble as one model.", _ensemble_arguments, cmd_ensemble, 65),
+    Command("export", "export a run's model for serving, checked in the format's own runtime",
+            "Export with Keras's model.export, load the artifact in its own runtime and compare its outputs with "
+            "the Keras model's on test images (within 1e-4); the image preprocessing is written beside it.",
+            _export_arguments, cmd_export, 66),
+):
+    register_command(_command)
