@@ -43,21 +43,31 @@ def _as_spec(spec_or_path, overrides) -> Spec:
     return load_spec(Path(spec_or_path), overrides)
 
 
-def build_models(spec_or_path, overrides: dict | None = None, max_params: int | None = None) -> dict:
+def build_models(spec_or_path, overrides: dict | None = None, max_params: int | None = None,
+                 check_expect: bool = True) -> dict:
     """All models a spec defines, by name. Specs over `max_params` weights (default
-    `builder.building.model_builder.MAX_PARAMS`) are refused before any weight is allocated."""
+    `builder.building.model_builder.MAX_PARAMS`) are refused before any weight is allocated;
+    models whose parameter counts differ from the spec's `expect:` are refused unless
+    `check_expect` is False (the figures describe the spec at its own params: with overrides
+    they are not checked)."""
+    from .building.expectations import enforce_expectations
     from .building.model_builder import MAX_PARAMS
     from .building.model_builder import build_models as _build
 
-    return _build(_as_spec(spec_or_path, overrides), max_params or MAX_PARAMS)
+    spec = _as_spec(spec_or_path, overrides)
+    models = _build(spec, max_params or MAX_PARAMS)
+    if check_expect:
+        enforce_expectations(spec, models)
+    return models
 
 
-def build_model(spec_or_path, overrides: dict | None = None, model: str | None = None):
-    """The spec's main model (or the one named `model`) as a Functional keras.Model."""
+def build_model(spec_or_path, overrides: dict | None = None, model: str | None = None, check_expect: bool = True):
+    """The spec's main model (or the one named `model`) as a Functional keras.Model; see
+    `build_models` for `check_expect`."""
     spec = _as_spec(spec_or_path, overrides)
     if model is not None:
         spec.check_model(model)
-    return build_models(spec)[model or spec.main]
+    return build_models(spec, check_expect=check_expect)[model or spec.main]
 
 
 def copy_weights(source, target) -> int:

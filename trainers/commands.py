@@ -8,7 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-from builder.cli import Command, UsageError, common_options, parse_overrides, register_command
+from builder.cli import Command, UsageError, common_options, no_expect_option, parse_overrides, register_command
 
 from .errors import DataError
 from .registries import DATASETS, TEST_TIME_AUGMENTATIONS
@@ -61,6 +61,7 @@ def _train_arguments(parser) -> None:
     group.add_argument("--process-id", type=int, metavar="I", help="this process, 0 to N-1 (0 writes the run folder)")
     group.add_argument("--connect-timeout", type=int, metavar="S",
                        help="seconds to wait for the coordinator before giving up (default 60)")
+    no_expect_option(parser)
     common_options(parser)
 
 
@@ -95,7 +96,8 @@ def cmd_train(args) -> int:
 
     cluster = Cluster.of(args.coordinator, args.num_processes, args.process_id, args.connect_timeout)
     folder, metrics = run_training(args.spec, parse_overrides(args.overrides), overrides, args.out,
-                                   args.resume, verbose=0 if args.quiet else 1, cluster=cluster)
+                                   args.resume, verbose=0 if args.quiet else 1, cluster=cluster,
+                                   check_expect=not args.no_expect)
     summary = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items() if key != "test_examples")
     where = f"run folder: {folder}" if folder else f"process {cluster.process_id}; process 0 wrote the run folder"
     print(f"done: {summary} ({metrics.get('test_examples', 0)} test images); {where}")

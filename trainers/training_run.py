@@ -18,11 +18,12 @@ def trainer_for(config: dict) -> Trainer:
 
 
 def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs", resume=None,
-                 verbose=1, extra_callbacks=(), cluster=None):
+                 verbose=1, extra_callbacks=(), cluster=None, check_expect=True):
     """Train a spec into a new run folder, or continue the run folder `resume`, on the devices
     `train.distribution` asks for, in the process group `cluster` (a
     `trainers.distribution.Cluster`; None: this process alone). Returns (run folder, test
-    metrics); a process other than 0 returns (None, its metrics) and keeps no folder."""
+    metrics); a process other than 0 returns (None, its metrics) and keeps no folder. A model
+    that differs from the spec's `expect:` figures is refused unless `check_expect` is False."""
     from builder import load_plugins, load_spec
 
     from .distribution import Cluster
@@ -46,7 +47,8 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     spec = load_spec(spec_path, params) if params else declared
     return _in_place(config, cluster, verbose,
                      lambda trainer, placement, verbose: _new_run(trainer, spec, config, overrides, train_overrides,
-                                                                  out, placement, verbose, extra_callbacks))
+                                                                  out, placement, verbose, extra_callbacks,
+                                                                  check_expect))
 
 
 def _in_place(config: dict, cluster, verbose: int, run):
@@ -90,7 +92,7 @@ def _resume(trainer, folder: Path, record: dict, state, placement, verbose: int,
 
 
 def _new_run(trainer, spec, config: dict, overrides, train_overrides, out, placement, verbose: int,
-             extra_callbacks):
+             extra_callbacks, check_expect: bool):
     import keras
 
     from builder import build_models
@@ -102,7 +104,7 @@ def _new_run(trainer, spec, config: dict, overrides, train_overrides, out, place
     folder = new_run_folder(out, spec.name) if chief else placement.write_folder(None)
     _seed(config["seed"], config)
     policy = _dtype_policy(config)
-    models = build_models(spec)
+    models = build_models(spec, check_expect=check_expect)
     model = models[spec.main]
     ensure_space(folder, model)
     write_run_record(folder, {

@@ -3,13 +3,8 @@ receptive fields, as a table or JSON."""
 
 from __future__ import annotations
 
-import math
-
+from ..building.expectations import check_expectations, count_values, expectations_for
 from .model_figures import analyze
-
-
-def _count(weights) -> int:
-    return sum(math.prod(int(d) for d in weight.shape) for weight in weights)
 
 
 def summarize(model, spec=None) -> dict:
@@ -18,9 +13,9 @@ def summarize(model, spec=None) -> dict:
     rows = []
     for row in analysis["rows"]:
         layer = model.get_layer(row["name"])
-        rows.append({**row, "trainable_params": _count(layer.trainable_weights)})
-    trainable = _count(model.trainable_weights)
-    total = _count(model.weights)
+        rows.append({**row, "trainable_params": count_values(layer.trainable_weights)})
+    trainable = count_values(model.trainable_weights)
+    total = count_values(model.weights)
     report = {
         "model": model.name,
         "layers": rows,
@@ -31,24 +26,6 @@ def summarize(model, spec=None) -> dict:
     if spec is not None and expectations_for(spec, model.name) and not spec.overrides:
         report["expect"] = check_expectations(spec, model)
     return report
-
-
-FIGURES = ("params", "trainable_params")
-
-
-def expectations_for(spec, model_name: str) -> dict:
-    """The figures `expect:` declares for one model: top-level figures belong to the main model,
-    a mapping under a model's name to that model."""
-    figures = {key: value for key, value in spec.expect.items() if key in FIGURES} if model_name == spec.main else {}
-    nested = spec.expect.get(model_name)
-    return {**figures, **(nested if isinstance(nested, dict) else {})}
-
-
-def check_expectations(spec, model) -> dict:
-    """The spec's `expect:` figures for this model against it: {figure: {expected, actual, ok}}."""
-    actual = {"params": _count(model.weights), "trainable_params": _count(model.trainable_weights)}
-    return {key: {"expected": value, "actual": actual[key], "ok": value == actual[key]}
-            for key, value in expectations_for(spec, model.name).items()}
 
 
 def _human(count: float, unit: str = "") -> str:

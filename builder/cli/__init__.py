@@ -1,7 +1,15 @@
 """The command line, `python -m builder ...`, and the registry plugins add commands to."""
 
-from .command_registry import COMMANDS, Command, UsageError, common_options, parse_overrides, register_command
+from .command_registry import (
+    COMMANDS,
+    Command,
+    UsageError,
+    common_options,
+    no_expect_option,
+    parse_overrides,
+    register_command,
+)
 from .main import main, make_parser, set_backend
 
-__all__ = ["COMMANDS", "Command", "UsageError", "common_options", "main", "make_parser", "parse_overrides",
-           "register_command", "set_backend"]
+__all__ = ["COMMANDS", "Command", "UsageError", "common_options", "main", "make_parser", "no_expect_option",
+           "parse_overrides", "register_command", "set_backend"]

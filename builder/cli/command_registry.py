@@ -49,6 +49,11 @@ def common_options(parser: argparse.ArgumentParser, overrides: bool = True) -> N
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
 
 
+def no_expect_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-expect", action="store_true",
+                        help="build even when the parameter counts differ from the spec's expect: figures")
+
+
 def parse_overrides(pairs: list[str] | None, flag: str = "--set") -> dict:
     """`["classes=10", "width=32"]` -> `{"classes": 10, "width": 32}`; values are YAML scalars."""
     import yaml

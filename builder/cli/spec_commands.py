@@ -11,7 +11,15 @@ import os
 import sys
 
 from ..errors import SpecError
-from .command_registry import BACKENDS, Command, UsageError, common_options, parse_overrides, register_command
+from .command_registry import (
+    BACKENDS,
+    Command,
+    UsageError,
+    common_options,
+    no_expect_option,
+    parse_overrides,
+    register_command,
+)
 
 
 def _spec_argument(parser) -> None:
@@ -45,6 +53,7 @@ def _summary_arguments(parser) -> None:
     _spec_argument(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--model", help="in a multi-model spec, only this model")
+    no_expect_option(parser)
     common_options(parser)
 
 
@@ -55,7 +64,7 @@ def cmd_summary(args) -> int:
     spec = load_spec(args.spec, parse_overrides(args.overrides))
     if args.model:
         spec.check_model(args.model)  # before the (slow) build
-    models = build_models(spec)
+    models = build_models(spec, check_expect=not args.no_expect)
     names = [args.model] if args.model else list(models)
     reports = [summarize(models[name], spec) for name in names]
     if args.format == "json":
@@ -69,6 +78,7 @@ def _build_arguments(parser) -> None:
     _spec_argument(parser)
     parser.add_argument("-o", "--output", required=True, help="path of the .keras file to write")
     parser.add_argument("--model", help="in a multi-model spec, which model to save")
+    no_expect_option(parser)
     common_options(parser)
 
 
@@ -77,7 +87,7 @@ def cmd_build(args) -> int:
 
     spec = load_spec(args.spec, parse_overrides(args.overrides))
     output = args.output if args.output.endswith(".keras") else args.output + ".keras"
-    model = build_model(spec, model=args.model)
+    model = build_model(spec, model=args.model, check_expect=not args.no_expect)
     model.save(output)
     print(f"saved {model.name} ({model.count_params():,} params) to {output}")
     return 0
