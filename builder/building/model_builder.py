@@ -81,15 +81,17 @@ def build_graph(graph: Graph, models: dict, sizes: dict):
 
 
 def _guard_builds(node: Node, tensors: dict, built_groups: dict) -> bool:
-    """Build a residual's projection only when the body changed the shape."""
+    """Build a residual's projection only when the body changed the shape; an optional skip's
+    merge only when it did not."""
     guard = node.guard
     if guard.group not in built_groups:
         body = _tensor(tensors, guard.body, node)
         shortcut = _tensor(tensors, guard.shortcut_input, node)
-        needed = tuple(body.shape) != tuple(shortcut.shape)
+        same = tuple(body.shape) == tuple(shortcut.shape)
+        needed = same if guard.build_when_shapes_match else not same
         built_groups[guard.group] = needed
         if not needed:
-            tensors[guard.output] = shortcut
+            tensors[guard.output] = body if guard.build_when_shapes_match else shortcut
     return built_groups[guard.group]
 
 

@@ -22,7 +22,7 @@ from .layer_registry import (
     unknown_argument,
     wrong_argument_value,
 )
-from .spec_graph import Graph, Guard, Node, Ref
+from .spec_graph import IF_SHAPES_MATCH, Graph, Guard, Node, Ref
 from .yaml_loader import LocatedDict, LocatedList, location_of
 from .zoo import find_library, zoo_dir
 
@@ -367,6 +367,13 @@ class _Expander:
     def _residual(self, args, scope, entry, location, path):
         body = self._expand_list(args["layers"], scope, entry, path + ".layers")
         shortcut = args.get("shortcut")
+        merge = args.get("merge", "add")
+        if shortcut == IF_SHAPES_MATCH:
+            merged = self._add(scope, scope.auto_name(merge), merge, {}, [body, entry], location, path)
+            node = self.graph.nodes[-1]
+            node.guard = Guard(merged.node, body, entry, merged.node, build_when_shapes_match=True)
+            node.after = (body.node,)
+            return self._expand_list(args["post"], scope, merged, path + ".post") if args.get("post") else merged
         if shortcut == "identity":
             shortcut_out = entry
         elif shortcut is not None:
@@ -385,7 +392,6 @@ class _Expander:
             for node in group:
                 node.guard = guard
                 node.after = (body.node,)
-        merge = args.get("merge", "add")
         merged = self._add(scope, scope.auto_name(merge), merge, {}, [body, shortcut_out], location, path)
         if args.get("post"):
             return self._expand_list(args["post"], scope, merged, path + ".post")

@@ -22,6 +22,7 @@ from .layer_registry import (
     unknown_argument,
     wrong_argument_value,
 )
+from .spec_graph import IF_SHAPES_MATCH
 from .train_section import section_message, train_schemas, trainer_of
 from .yaml_loader import location_of
 
@@ -117,11 +118,14 @@ def _construct_schemas(merge_types: list[str]) -> dict:
         },
         "residual": {
             "description": "merge(body(x), shortcut(x)) then `post`; the shortcut is the identity when "
-                           "shapes match, else `projection` (default: a 1x1 convolution)",
+                           "shapes match, else `projection` (default: a 1x1 convolution). shortcut: "
+                           "if_shapes_match adds the identity skip only where the shapes match and otherwise "
+                           "none (body(x) alone, as inverted-residual networks do)",
             "type": "object",
             "properties": {
                 "layers": layers,
-                "shortcut": {"anyOf": [{"const": "identity"}, layers]},
+                "shortcut": {"if": {"type": "string"}, "then": {"enum": ["identity", IF_SHAPES_MATCH]},
+                             "else": layers},
                 "projection": layers,
                 "merge": {"enum": merge_types},
                 "post": layers,

@@ -19,18 +19,24 @@ class Ref:
         return self.node if self.index is None else f"{self.node}[{self.index}]"
 
 
+# A residual's shortcut mode: the identity skip only where the shapes allow it, else none.
+IF_SHAPES_MATCH = "if_shapes_match"
+
+
 @dataclass(frozen=True)
 class Guard:
-    """Marks a residual's projection: built only when the body changes the input's shape.
-
-    When `body` and `shortcut_input` have the same shape at compile time, every node of the
-    group is skipped and `output` stands for `shortcut_input` itself.
+    """Marks nodes of a residual that depend on shapes only known at compile time: its default
+    projection, built only when the body changes the input's shape (when the shapes match,
+    every node of the group is skipped and `output` stands for `shortcut_input` itself); or,
+    with `build_when_shapes_match`, its merge, built only when they match (otherwise `output`
+    stands for the body alone: no skip).
     """
 
     group: str
     body: Ref
     shortcut_input: Ref
     output: str
+    build_when_shapes_match: bool = False
 
 
 @dataclass

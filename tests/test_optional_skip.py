@@ -1,0 +1,53 @@
+"""A residual whose skip is added only where the shapes match (inverted-residual networks): the
+identity where it fits, no skip (the body alone) where the body changes the shape."""
+
+import numpy as np
+
+from builder import build_model
+
+SPEC = """
+name: inverted
+input: [8, 8, 4]
+layers:
+  - repeat:
+      times: 2
+      index: i
+      layers:
+        - residual:
+            shortcut: if_shapes_match
+            layers:
+              - conv: {filters: "${4 if i == 0 else 6}", kernel: 3, padding: same}
+            post: [relu]
+"""
+
+
+def test_the_skip_is_added_only_where_the_shapes_match(write_spec):
+    import keras
+
+    model = build_model(write_spec(SPEC))
+    adds = [layer for layer in model.layers if isinstance(layer, keras.layers.Add)]
+    assert len(adds) == 1  # the first unit keeps 4 channels; the second goes to 6: no skip, no projection
+    assert not [layer for layer in model.layers if layer.name.endswith("projection")]
+    assert model.count_params() == (3 * 3 * 4 * 4 + 4) + (3 * 3 * 4 * 6 + 6)
+
+    # The reference: the same two convolutions, by hand.
+    first, second = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    x = np.random.default_rng(0).random((2, 8, 8, 4)).astype("float32")
+    hidden = np.maximum(np.asarray(first(x)) + x, 0)
+    expected = np.maximum(np.asarray(second(hidden)), 0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_a_misspelt_mode_is_refused_at_its_line(write_spec):
+    import pytest
+
+    from builder import SpecError, load_spec
+
+    path = write_spec(SPEC.replace("if_shapes_match", "if_shape_matches"))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert str(caught.value).startswith(f"{path}:9:23: layers[0].repeat.layers[0].residual.shortcut: ")
+    assert "if_shapes_match" in str(caught.value)
+    valid = load_spec(write_spec(SPEC, "valid.yaml"))
+    merges = [node for node in valid.graph.nodes if node.type == "add"]
+    assert len(merges) == 2 and all(node.guard.build_when_shapes_match for node in merges)
