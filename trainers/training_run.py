@@ -6,6 +6,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from builder.cli.native_logs import route_native_logs
 from builder.language.train_section import TRAINERS, resolve_train
 
 from .errors import DataError
@@ -82,6 +83,7 @@ def _resume(trainer, folder: Path, record: dict, state, placement, verbose: int,
     _seed(config["seed"] + point.epoch, config)
     where = f"epoch {point.epoch} and {point.step} steps" if point.step else f"epoch {point.epoch}"
     if placement.cluster.is_chief:
+        route_native_logs(folder / "native.log")
         print(f"resuming {folder} after {where} of {config['epochs']} ({placement.describe()})")
     models = trainer.resume_models(record["spec_file"], record["params"], point)
     writes = placement.write_folder(folder)
@@ -102,6 +104,8 @@ def _new_run(trainer, spec, config: dict, overrides, train_overrides, out, place
     chief = placement.cluster.is_chief
     # an unwritable --out fails before anything is built
     folder = new_run_folder(out, spec.name) if chief else placement.write_folder(None)
+    if chief:
+        route_native_logs(folder / "native.log")
     _seed(config["seed"], config)
     policy = _dtype_policy(config)
     models = build_models(spec, check_expect=check_expect)

@@ -16,6 +16,7 @@ from ..errors import BlueprintError
 from ..plugins import load_plugins
 from . import spec_commands  # noqa: F401  (registers the spec commands)
 from .command_registry import BACKENDS, COMMANDS, UsageError
+from .native_logs import native_logs_filtered
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -82,3 +83,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for details)", file=sys.stderr)
         return 1
+
+
+def run() -> int:
+    """The command line as a program (`python -m builder`, `blueprint`): `main` with the
+    backends' C++ log lines kept off the console, unless `--debug` asks to see everything."""
+    if "--debug" in sys.argv[1:]:
+        return main()
+    with native_logs_filtered():
+        return main()
