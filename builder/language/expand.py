@@ -316,15 +316,24 @@ class _Expander:
         if args is not None and not isinstance(args, dict):
             raise SpecError(f"the arguments of block '{block_name}' are a mapping; got {args!r}",
                             location, path)
-        variables = {**self.params, **block.params}
-        for key, value in (args or {}).items():
+        args = args or {}
+        for key in args:
             if key not in block.params:
                 raise SpecError(f"unknown argument '{key}' for block '{block_name}'"
                                 f"{did_you_mean(key, block.params)} (it takes: "
                                 f"{', '.join(block.params) or 'nothing'})",
                                 location_of(args, key) or location, path)
-            variables[key] = self._resolve_value(value, scope, location_of(args, key) or location,
-                                                 f"{path}.{key}")
+        # Arguments are evaluated where the block is called; defaults inside the block, over the
+        # spec's params and the block's earlier params, and located at the default.
+        variables = dict(self.params)
+        for key, default in block.params.items():
+            if key in args:
+                variables[key] = self._resolve_value(args[key], scope, location_of(args, key) or location,
+                                                     f"{path}.{key}")
+            else:
+                variables[key] = self._resolve_value(default, scope.with_variables(variables),
+                                                     location_of(block.params, key) or block.location,
+                                                     f"blocks.{block_name}.params.{key}")
         inner = scope.child(scope.full_name(local), variables, isolated=True)
         self.block_stack.append(block_name)
         try:
@@ -519,8 +528,8 @@ def load_blocks(document: LocatedDict, file: str, load_library, seen=None) -> di
         if name in LAYER_TYPES or name in CONSTRUCTS or name in RESERVED_NODE_KEYS:
             raise SpecError(f"block name '{name}' is already a layer type or keyword; rename the block",
                             location, f"blocks.{name}")
-        params = body.get("params") or {}
-        _add_block(blocks, name, Block(name, dict(params), body["layers"], location))
+        params = body.get("params") or {}  # kept as loaded: its defaults' locations name errors
+        _add_block(blocks, name, Block(name, params, body["layers"], location))
     return blocks
 
 

@@ -1,9 +1,9 @@
 """A small, safe evaluator for `$name` and `${expression}` values in specs.
 
-Expressions are parsed with `ast` and interpreted node by node from a whitelist: numbers,
-strings, booleans, lists, names bound in the current scope, + - * / // % **, comparisons,
-`and`/`or`/`not`, `a if cond else b`, and the functions min, max, abs, int, float, round.
-Nothing is ever passed to `eval`.
+Expressions are parsed with `ast` and interpreted node by node from a whitelist (`allowed()`
+says what it holds): numbers, strings, booleans, lists and mappings, names bound in the current
+scope, indexing (`widths[i]`, `table['key']`), arithmetic, comparisons, `and`/`or`/`not`,
+`a if cond else b`, and a few functions. Nothing is ever passed to `eval`.
 """
 
 from __future__ import annotations
@@ -12,25 +12,26 @@ import ast
 import operator
 import re
 
+# operator -> (symbol, function)
 _BINARY = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
+    ast.Add: ("+", operator.add),
+    ast.Sub: ("-", operator.sub),
+    ast.Mult: ("*", operator.mul),
+    ast.Div: ("/", operator.truediv),
+    ast.FloorDiv: ("//", operator.floordiv),
+    ast.Mod: ("%", operator.mod),
+    ast.Pow: ("**", operator.pow),
 }
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg, ast.Not: operator.not_}
+_UNARY = {ast.UAdd: ("+", operator.pos), ast.USub: ("-", operator.neg), ast.Not: ("not", operator.not_)}
 _COMPARE = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
+    ast.Eq: ("==", operator.eq),
+    ast.NotEq: ("!=", operator.ne),
+    ast.Lt: ("<", operator.lt),
+    ast.LtE: ("<=", operator.le),
+    ast.Gt: (">", operator.gt),
+    ast.GtE: (">=", operator.ge),
 }
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round}
+_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len}
 
 # Keeps `2 ** 10 ** 10` from freezing the process.
 _MAX_EXPONENT = 256
@@ -38,6 +39,14 @@ _MAX_STRING = 10_000
 
 _WHOLE_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _EMBEDDED = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def allowed() -> str:
+    """What expressions may hold, from the tables the interpreter uses."""
+    return ("numbers, strings, true/false, names, lists [a, b], mappings {'k': v}, indexing x[i] and x['key'], "
+            f"{' '.join(symbol for symbol, _ in _BINARY.values())}, unary - and +, "
+            f"{' '.join(symbol for symbol, _ in _COMPARE.values())}, and/or/not, 'a if c else b', "
+            f"and the functions {', '.join(sorted(_FUNCTIONS))}")
 
 
 class ExpressionError(ValueError):
@@ -106,10 +115,7 @@ class _Interpreter(ast.NodeVisitor):
         self.scope = scope
 
     def generic_visit(self, node):
-        raise ExpressionError(
-            f"'{type(node).__name__}' is not allowed in expressions; use numbers, names, "
-            "+ - * / // % **, comparisons, and/or/not, 'a if c else b', min, max, abs, int, round"
-        )
+        raise ExpressionError(f"'{type(node).__name__}' is not allowed in expressions; use {allowed()}")
 
     def visit_Constant(self, node):
         if isinstance(node.value, (int, float, str, bool)) or node.value is None:
@@ -126,10 +132,35 @@ class _Interpreter(ast.NodeVisitor):
 
     visit_Tuple = visit_List
 
-    def visit_BinOp(self, node):
-        op = _BINARY.get(type(node.op))
-        if op is None:
+    def visit_Dict(self, node):
+        if any(key is None for key in node.keys):  # {**other}
             return self.generic_visit(node)
+        return {self.visit(key): self.visit(value) for key, value in zip(node.keys, node.values)}
+
+    def visit_Subscript(self, node):
+        if isinstance(node.slice, ast.Slice):
+            raise ExpressionError("slices are not allowed in expressions; index one item, e.g. widths[i]")
+        container, index = self.visit(node.value), self.visit(node.slice)
+        if isinstance(container, dict):
+            if index not in container:
+                from ..errors import did_you_mean
+
+                keys = ", ".join(map(repr, container)) or "none"
+                raise ExpressionError(f"no key {index!r}{did_you_mean(str(index), map(str, container))} "
+                                      f"(keys: {keys})")
+            return container[index]
+        if not isinstance(container, (list, tuple, str)):
+            raise ExpressionError(f"only lists, strings and mappings can be indexed; got {container!r}")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise ExpressionError(f"a list index is a whole number; got {index!r}")
+        if not -len(container) <= index < len(container):
+            raise ExpressionError(f"index {index} is out of range for {container!r} ({len(container)} items)")
+        return container[index]
+
+    def visit_BinOp(self, node):
+        if type(node.op) not in _BINARY:
+            return self.generic_visit(node)
+        op = _BINARY[type(node.op)][1]
         left, right = self.visit(node.left), self.visit(node.right)
         if op is operator.pow and isinstance(right, (int, float)) and abs(right) > _MAX_EXPONENT:
             raise ExpressionError(f"exponent {right} is too large (at most {_MAX_EXPONENT})")
@@ -141,10 +172,9 @@ class _Interpreter(ast.NodeVisitor):
         return op(left, right)
 
     def visit_UnaryOp(self, node):
-        op = _UNARY.get(type(node.op))
-        if op is None:
+        if type(node.op) not in _UNARY:
             return self.generic_visit(node)
-        return op(self.visit(node.operand))
+        return _UNARY[type(node.op)][1](self.visit(node.operand))
 
     def visit_BoolOp(self, node):
         if isinstance(node.op, ast.And):
@@ -164,9 +194,9 @@ class _Interpreter(ast.NodeVisitor):
     def visit_Compare(self, node):
         left = self.visit(node.left)
         for op_node, right_node in zip(node.ops, node.comparators):
-            op = _COMPARE.get(type(op_node))
-            if op is None:
+            if type(op_node) not in _COMPARE:
                 return self.generic_visit(op_node)
+            op = _COMPARE[type(op_node)][1]
             right = self.visit(right_node)
             if not op(left, right):
                 return False
