@@ -72,7 +72,6 @@ def main() -> int:
 
     from trainers.export import check_inputs, export_run
     from trainers.registries import EXPORT_FORMATS
-    from trainers.serving_runtimes import native_logs_silenced
 
     image = check_inputs(model, config)[0][:1]
     keras_seconds = median_seconds(model.predict_on_batch, image, args.repeats)
@@ -82,9 +81,8 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for name in EXPORT_FORMATS:
         report = export_run(resnet, name, str(out / "export" / name))
-        with native_logs_silenced():
-            run = EXPORT_FORMATS.get(name).load(str(report.artifact))
-            seconds = median_seconds(lambda batch, run=run: run(np.ascontiguousarray(batch)), image, args.repeats)
+        run = EXPORT_FORMATS.get(name).load(str(report.artifact))
+        seconds = median_seconds(lambda batch, run=run: run(np.ascontiguousarray(batch)), image, args.repeats)
         print(f"| {name} | {report.size_bytes / 2**20:.1f} MiB | {report.max_difference:.1e} | "
               f"{seconds * 1e3:.2f} ms | {seconds / keras_seconds:.2f}x |", flush=True)
     return 0

@@ -30,11 +30,13 @@ def test_native_lines_are_held_back_and_python_lines_pass(tmp_path):
             f"    route_native_logs({str(tmp_path / 'native.log')!r})\n"
             "    os.write(2, b'E0000 00:00:1795668773.678331     742 node_def_util.cc:682] routed\\n')\n"
             "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written\\n')\n"
+            "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
             "print('after', file=sys.stderr)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0 and result.stderr == "a python warning\nafter\n"
     log = (tmp_path / "native.log").read_text().splitlines()
     assert [line.split("] ")[-1] for line in log[:2]] == ["held", "routed"] and log[2].startswith("WARNING: All")
+    assert log[3] == "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
 
 
 def test_summary_shows_no_native_lines_unless_debugging():

@@ -18,7 +18,6 @@ import numpy as np
 
 from .errors import DataError
 from .registries import EXPORT_FORMATS
-from .serving_runtimes import native_logs_silenced
 
 TOLERANCE = 1e-4
 CHECK_IMAGES = 16
@@ -144,8 +143,7 @@ def export_run(run, format_name: str, output: str | None = None) -> ExportReport
         # tf2onnx probes NumPy for `np.object`, which NumPy 2 answers with a FutureWarning.
         warnings.filterwarnings("ignore", message=".*np.object.*", category=FutureWarning)
         model.export(str(artifact), format=entry.keras_format, verbose=False)
-    with native_logs_silenced():
-        outputs = np.asarray(entry.load(str(artifact))(inputs))
+    outputs = np.asarray(entry.load(str(artifact))(inputs))
     if outputs.shape != expected.shape:
         raise DataError(f"{artifact}: the {format_name} artifact gives outputs of shape {outputs.shape}, the Keras "
                         f"model {expected.shape}; it is kept for inspection")

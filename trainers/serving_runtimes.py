@@ -1,12 +1,8 @@
 """Each serving format's own runtime, loading an exported model and running it on a batch of
-images (NumPy in, NumPy out): how `export` checks what it wrote, and how `bench/export.py` times
-it. Each function imports its runtime when called, so a missing one is named then."""
+images (NumPy in, NumPy out): how `export` checks what it wrote, and how `bench/after_training.py`
+times it. Each function imports its runtime when called, so a missing one is named then."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-import sys
 
 import numpy as np
 
@@ -15,22 +11,6 @@ from .errors import DataError
 
 def _missing(package: str) -> DataError:
     return DataError(f"checking this format needs {package}: pip install 'keras-blueprint[export]'")
-
-
-@contextlib.contextmanager
-def native_logs_silenced():
-    """Runtimes written in C++ announce themselves on the process's standard error (LiteRT's
-    "Created TensorFlow Lite XNNPACK delegate"); the console is ours, so hide what they write
-    there meanwhile. Failures still arrive as Python exceptions."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def saved_model(path: str):

@@ -1,7 +1,7 @@
-"""TensorFlow's and XLA's C++ log lines, kept off the console.
+"""TensorFlow's, XLA's and LiteRT's C++ log lines, kept off the console.
 
-The backends write them with absl straight to file descriptor 2, below Python, and not all of
-them obey TF_CPP_MIN_LOG_LEVEL (absl's notice before its own initialisation, start-up notices,
+The backends write them straight to file descriptor 2, below Python, and not all of them obey
+TF_CPP_MIN_LOG_LEVEL (absl's notice before its own initialisation, start-up notices,
 a tf.data "NodeDef mentions attribute" error every epoch on some builds). So the command line
 points descriptor 2 at a pipe whose reader passes every other line on to the real standard error
 and keeps the native ones: in memory until a run folder is named (`route_native_logs`), then in
@@ -17,10 +17,12 @@ import re
 import sys
 import threading
 
-# absl's prefix (severity, date, time, thread, file:line), and the two notices without one.
+# absl's prefix (severity, date, time, thread, file:line), the two notices without one, and
+# LiteRT's runtime notices ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.").
 NATIVE_LINE = re.compile(rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [\w.\-]+:\d+\] "
                          rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
-                         rb"|To enable the following instructions: )")
+                         rb"|To enable the following instructions: "
+                         rb"|INFO: )")
 HELD_LINES = 1000  # kept until a run folder is named; older ones are dropped
 
 _active: NativeLogFilter | None = None
