@@ -10,7 +10,6 @@ from pathlib import Path
 
 from builder.cli import Command, UsageError, common_options, no_expect_option, parse_overrides, register_command
 
-from .errors import DataError
 from .registries import DATASETS, TEST_TIME_AUGMENTATIONS
 
 
@@ -127,9 +126,10 @@ def cmd_evaluate(args) -> int:
         config["data"] = parse_data(args.data)
     if args.tta:
         from .loop import load_trained_model
-        from .test_time import check_classifier, evaluate_with_tta
+        from .run_folder import require_trainer
+        from .test_time import evaluate_with_tta
 
-        check_classifier(args.run, config, "evaluate")
+        require_trainer(args.run, config, "supervised", "evaluate --tta averages a classifier's probabilities")
         result = evaluate_with_tta(load_trained_model(args.run), config, args.tta)
     else:
         from .training_run import evaluate_run
@@ -151,14 +151,12 @@ def cmd_predict(args) -> int:
     import numpy as np
 
     from .loop import load_trained_model
-    from .run_folder import read_run_record
+    from .run_folder import read_run_record, require_trainer
     from .test_time import predict_with_tta
 
     config = read_run_record(args.run)["train"]
-    trainer = config["trainer"]
-    if trainer != "supervised":
-        raise DataError(f"predict lists the top classes of a classifier's run; {args.run} was trained by the "
-                        f"{trainer} trainer (its pictures and model.keras are in the run folder)")
+    require_trainer(args.run, config, "supervised", "predict lists the top classes of a classifier's run",
+                    " (its pictures and model.keras are in the run folder)")
     model = load_trained_model(args.run)
     classes_file = Path(args.run) / "classes.json"
     names = json.loads(classes_file.read_text()) if classes_file.is_file() else None

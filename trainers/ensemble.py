@@ -35,13 +35,11 @@ class Member:
 
 def load_member(folder) -> Member:
     from .loop import load_trained_model
-    from .run_folder import read_run_record
+    from .run_folder import read_run_record, require_trainer
 
     folder = Path(folder)
     config = read_run_record(folder)["train"]
-    if config["trainer"] != "supervised":
-        raise DataError(f"{folder} was trained by the {config['trainer']} trainer; an ensemble averages "
-                        "classifiers' probabilities")
+    require_trainer(folder, config, "supervised", "an ensemble averages classifiers' probabilities")
     classes_file = folder / "classes.json"
     classes = json.loads(classes_file.read_text()) if classes_file.is_file() else None
     return Member(folder, config, load_trained_model(folder), classes)
@@ -80,6 +78,11 @@ def _classes_of(member: Member) -> int:
     return int(first_output(member.model.outputs).shape[-1])
 
 
+def _test_config(members: list[Member], data_config: dict | None) -> dict:
+    """The first member's train config, on `data_config` when one is given."""
+    return {**members[0].config, **({"data": data_config} if data_config else {})}
+
+
 def _split_of(member: Member) -> dict:
     return {key: value for key, value in member.config["data"].items() if key not in NOT_SPLIT_KEYS}
 
@@ -110,7 +113,7 @@ def evaluate_ensemble(members: list[Member], data_config: dict | None = None) ->
     from .supervised import label_finisher, prepare
 
     check_members(members, data_config is not None)
-    config = {**members[0].config, **({"data": data_config} if data_config else {})}
+    config = _test_config(members, data_config)
     ensemble, report = ensemble_models(members)
     prepared = prepare(ensemble, config)
     if not len(prepared.splits.test):
@@ -118,8 +121,12 @@ def evaluate_ensemble(members: list[Member], data_config: dict | None = None) ->
     classes = _classes_of(members[0])
     stream = eval_stream(prepared.splits.test, prepared.preprocessing,
                          StreamPlan(label_finisher(classes, 1), config["batch_size"], config["seed"]))
-    truth = np.concatenate([np.argmax(labels, axis=-1) for _, labels in stream.as_numpy_iterator()])
-    averaged, *each = [np.asarray(output) for output in report.predict(stream, verbose=0)]
+    truth, outputs = [], []
+    for images, labels in stream.as_numpy_iterator():  # one pass: the test images decoded once
+        truth.append(np.argmax(labels, axis=-1))
+        outputs.append([np.asarray(output) for output in report.predict_on_batch(images)])
+    truth = np.concatenate(truth)
+    averaged, *each = [np.concatenate(column) for column in zip(*outputs)]
     names = [str(member.folder) for member in members] + [f"ensemble of {len(members)}"]
     rows = []
     for name, probabilities in zip(names, [*each, averaged]):
@@ -137,7 +144,7 @@ def save_ensemble(ensemble, members: list[Member], rows: list[dict], folder, dat
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = {**members[0].config, **({"data": data_config} if data_config else {})}
+    config = _test_config(members, data_config)
     compile_model(ensemble, config, steps_per_epoch=1)
     ensemble.optimizer.build(ensemble.trainable_variables)  # saved with its slots, so loading matches them
     ensemble.save(folder / "model.keras")

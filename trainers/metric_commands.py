@@ -15,11 +15,9 @@ from .errors import DataError
 def _metric_run(run: str):
     """The embedding model of a metric run folder and the run's metrics (its threshold)."""
     from .loop import load_trained_model
-    from .run_folder import read_run_record
+    from .run_folder import read_run_record, require_trainer
 
-    trainer = read_run_record(run)["train"]["trainer"]
-    if trainer != "metric":
-        raise DataError(f"{run} was trained by the {trainer} trainer; embed and identify take a metric run")
+    require_trainer(run, read_run_record(run)["train"], "metric", "embed and identify take a metric run")
     metrics_file = Path(run) / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     return load_trained_model(run), metrics

@@ -97,6 +97,13 @@ def read_run_record(path: Path) -> dict:
     return json.loads(file.read_text())
 
 
+def require_trainer(run, config: dict, trainer: str, purpose: str, hint: str = "") -> None:
+    """Refuse a run folder that another trainer wrote, in one line: what the command does, and
+    which trainer the run had."""
+    if config["trainer"] != trainer:
+        raise DataError(f"{purpose}; {run} was trained by the {config['trainer']} trainer{hint}")
+
+
 def save_checkpoint(model, folder: Path, epochs_done: int, history: list, step: int = 0) -> None:
     """The model with its optimizer state, then the state file that names it (`step`: batches of
     the next epoch already trained); each written atomically, the previous checkpoint removed last."""

@@ -68,12 +68,6 @@ def enlarged(prep: Preprocessing, mode: str | None) -> Preprocessing:
     return replace(prep, image_shape=(*size, prep.image_shape[-1]), center_crop=1.0 if prep.center_crop else None)
 
 
-def check_classifier(run: str, config: dict, command: str) -> None:
-    if config["trainer"] != "supervised":
-        raise DataError(f"{command} --tta averages a classifier's probabilities; {run} was trained by the "
-                        f"{config['trainer']} trainer")
-
-
 def evaluate_with_tta(model, config: dict, mode: str) -> dict:
     """The test metrics without and with `mode`, side by side: {"plain": {...}, mode: {...}}."""
     from .supervised import compile_model, label_finisher, prepare
