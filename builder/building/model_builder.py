@@ -157,8 +157,6 @@ def _make_layer(node: Node, inputs: list, models: dict):
 
 def _projection(node: Node, inputs: list):
     """A residual's default shortcut: a 1x1 convolution reaching the body's shape."""
-    import keras
-
     source, target = inputs
     if len(source.shape) != 4 or len(target.shape) != 4:
         _fail(node, f"the default projection needs 4-D feature maps; got {_shape(source)} and "
@@ -170,7 +168,9 @@ def _projection(node: Node, inputs: list):
             _fail(node, f"cannot project {_shape(source)} onto {_shape(target)} with a strided 1x1 "
                         "convolution: declare `projection:` layers")
         strides.append(size_in // size_out)
-    return keras.layers.Conv2D(target.shape[-1], 1, strides=tuple(strides), name=node.name)
+    conv = LAYER_TYPES["conv"]  # with what the spec's `defaults: {conv: ...}` gave it
+    return conv.factory(**conv.keras_kwargs({**node.args, "filters": int(target.shape[-1]), "kernel": 1,
+                                             "strides": strides}), name=node.name)
 
 
 def _check_merge(node: Node, inputs: list) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import Location, SpecError, did_you_mean
 from .expressions import ExpressionError, substitute
+from .functions import check_functions, declare_functions
 from .layer_registry import (
     CONSTRUCTS,
     LAYER_TYPES,
@@ -30,6 +31,10 @@ from .zoo import find_library, zoo_dir
 MAX_NODES = 20_000
 SUBMODEL = "model"  # node type of a call to another model of the same spec
 PROJECTION = "projection"  # node type of a residual's default 1x1 projection
+# What a residual's default projection (a 1x1 `conv`) takes from `defaults: {conv: ...}`; its
+# shape-giving arguments come from the body it projects onto.
+PROJECTION_FIXED = ("filters", "kernel", "strides", "padding", "dilation_rate", "groups", "activation")
+LIBRARY_KEYS = ("blocks", "functions", "include", "description")  # what an included file may hold
 _REFERENCE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -40,6 +45,15 @@ class Block:
     params: dict
     layers: list
     location: Location
+
+
+@dataclass
+class Library:
+    """What a spec and the libraries it includes declare: blocks and functions."""
+
+    blocks: dict = field(default_factory=dict)
+    functions: dict = field(default_factory=dict)  # name -> SpecFunction
+    declarations: dict = field(default_factory=dict)  # name -> its `functions:` entry (locations)
 
 
 @dataclass
@@ -100,12 +114,13 @@ class _Scope:
 
 
 class _Expander:
-    def __init__(self, document: LocatedDict, file: str, blocks: dict, params: dict,
-                 models: dict | None = None, max_nodes: int = MAX_NODES):
+    def __init__(self, document: LocatedDict, file: str, library: Library, params: dict,
+                 models: dict | None = None, max_nodes: int = MAX_NODES, defaults: dict | None = None):
         self.document = document
         self.file = file
-        self.blocks = blocks
-        self.params = params
+        self.blocks = library.blocks
+        self.params = {**library.functions, **params}  # what every expression sees
+        self.defaults = defaults or {}
         self.models = models or {}
         self.max_nodes = max_nodes
         self.types = LAYER_TYPES
@@ -273,6 +288,7 @@ class _Expander:
                 raise SpecError(unknown_argument(type_name, arg_name, entry.args), where, path)
             if not arg.check(value):
                 raise SpecError(wrong_argument_value(type_name, arg_name, arg, value), where, path)
+        resolved = {**self.defaults.get(type_name, {}), **resolved}  # checked where they are declared
         missing = [name for name, arg in entry.args.items() if arg.required and name not in resolved]
         if missing:
             raise SpecError(missing_argument(type_name, missing[0]), location, path)
@@ -394,7 +410,9 @@ class _Expander:
             if args.get("projection"):
                 shortcut_out = self._expand_list(args["projection"], inner, entry, path + ".projection")
             else:
-                shortcut_out = self._add(inner, "projection", PROJECTION, {}, [entry, body],
+                inherited = {key: value for key, value in self.defaults.get("conv", {}).items()
+                             if key not in PROJECTION_FIXED}
+                shortcut_out = self._add(inner, "projection", PROJECTION, inherited, [entry, body],
                                          location, path)
             group = self.graph.nodes[start:]
             guard = Guard(inner.prefix, body, entry, shortcut_out.node)
@@ -461,9 +479,12 @@ def _deep_substitute(value, variables):
 
 
 # -- the document level --------------------------------------------------------------------------
-def resolve_params(document: LocatedDict, overrides: dict | None, file: str) -> dict:
-    """Top-level params with defaults (each may use earlier ones), then `--set` overrides."""
+def resolve_params(document: LocatedDict, overrides: dict | None, file: str,
+                   functions: dict | None = None) -> dict:
+    """Top-level params with defaults (each may use earlier ones and the functions), then `--set`
+    overrides."""
     declared = document.get("params") or {}
+    functions = functions or {}
     overrides = dict(overrides or {})
     for key in overrides:
         if key not in declared:
@@ -476,6 +497,9 @@ def resolve_params(document: LocatedDict, overrides: dict | None, file: str) -> 
         location = location_of(declared, key)
         if not _NAME.match(str(key)):
             raise SpecError(f"param names are identifiers; got '{key}'", location, f"params.{key}")
+        if key in functions:
+            raise SpecError(f"'{key}' is both a param and a function (declared at {functions[key].where}); "
+                            "rename one", location, f"params.{key}")
         if key in overrides:
             value = overrides[key]
             if not _compatible(default, value):
@@ -483,11 +507,40 @@ def resolve_params(document: LocatedDict, overrides: dict | None, file: str) -> 
                                 f"{default!r} (a {type(default).__name__})", location, f"--set {key}")
         else:
             try:
-                value = _deep_substitute(default, params)
+                value = _deep_substitute(default, {**functions, **params})
             except ExpressionError as exc:
                 raise SpecError(str(exc), location, f"params.{key}") from None
         params[key] = value
     return params
+
+
+def resolve_defaults(document: LocatedDict, params: dict, functions: dict) -> dict:
+    """`defaults:` (layer type -> arguments every node of that type gets unless it sets its own),
+    checked against the layer registry and resolved over the params where they are written."""
+    declared = document.get("defaults") or {}
+    variables = {**functions, **params}
+    resolved: dict = {}
+    for type_name, args in declared.items():
+        location = location_of(declared, type_name)
+        path = f"defaults.{type_name}"
+        if type_name not in LAYER_TYPES:
+            raise SpecError(f"`defaults` are for layer types; '{type_name}' is not one"
+                            f"{did_you_mean(type_name, LAYER_TYPES)}", location, path)
+        entry = LAYER_TYPES[type_name]
+        resolved[type_name] = {}
+        for arg_name, value in (args or {}).items():
+            where = location_of(args, arg_name) or location
+            if arg_name not in entry.args:
+                raise SpecError(unknown_argument(type_name, arg_name, entry.args), where, f"{path}.{arg_name}")
+            try:
+                value = _deep_substitute(value, variables)
+            except ExpressionError as exc:
+                raise SpecError(str(exc), where, f"{path}.{arg_name}") from None
+            if not entry.args[arg_name].check(value):
+                raise SpecError(wrong_argument_value(type_name, arg_name, entry.args[arg_name], value),
+                                where, f"{path}.{arg_name}")
+            resolved[type_name][arg_name] = value
+    return resolved
 
 
 def _compatible(default, value) -> bool:
@@ -500,10 +553,17 @@ def _compatible(default, value) -> bool:
     return isinstance(value, type(default))
 
 
-def load_blocks(document: LocatedDict, file: str, load_library, seen=None) -> dict:
-    """Blocks defined in the spec and in the libraries it includes (recursively)."""
-    seen = set(seen or ()) | {str(Path(file).resolve())}
-    blocks: dict[str, Block] = {}
+def load_library(document: LocatedDict, file: str, load_file) -> Library:
+    """Blocks and functions of the spec and of the libraries it includes (recursively), with
+    every function body checked against the whole set."""
+    library = Library()
+    _collect(document, file, load_file, set(), library)
+    check_functions(library.functions, library.declarations)
+    return library
+
+
+def _collect(document: LocatedDict, file: str, load_file, seen: set, library: Library) -> None:
+    seen = seen | {str(Path(file).resolve())}
     includes = document.get("include") or []
     for i, relative in enumerate(includes):
         location = location_of(includes, i)
@@ -516,13 +576,15 @@ def load_blocks(document: LocatedDict, file: str, load_library, seen=None) -> di
                             f"blocks: {', '.join(sorted(p.name for p in (zoo_dir() / 'blocks').glob('*.yaml')))})",
                             location,
                             f"include[{i}]")
-        library = load_library(target)
-        for key in library:
-            if key not in ("blocks", "include", "description"):
-                raise SpecError(f"a block library holds only `blocks`, `include` and `description`; "
-                                f"found '{key}'", location_of(library, key), key)
-        for name, block in load_blocks(library, str(target), load_library, seen).items():
-            _add_block(blocks, name, block)
+        included = load_file(target)
+        for key in included:
+            if key not in LIBRARY_KEYS:
+                raise SpecError(f"a block library holds only {', '.join(f'`{k}`' for k in LIBRARY_KEYS)}; "
+                                f"found '{key}'", location_of(included, key), key)
+        _collect(included, str(target), load_file, seen, library)
+    declare_functions(document.get("functions"), file, library.functions)
+    library.declarations.update(document.get("functions") or {})
+    blocks = library.blocks
     for name, body in (document.get("blocks") or {}).items():
         location = location_of(document["blocks"], name)
         if name in LAYER_TYPES or name in CONSTRUCTS or name in RESERVED_NODE_KEYS:
@@ -530,7 +592,6 @@ def load_blocks(document: LocatedDict, file: str, load_library, seen=None) -> di
                             location, f"blocks.{name}")
         params = body.get("params") or {}  # kept as loaded: its defaults' locations name errors
         _add_block(blocks, name, Block(name, params, body["layers"], location))
-    return blocks
 
 
 def _add_block(blocks, name, block):
@@ -540,9 +601,10 @@ def _add_block(blocks, name, block):
     blocks[name] = block
 
 
-def expand_document(document: LocatedDict, file: str, params: dict, blocks: dict,
-                    max_nodes: int = MAX_NODES) -> tuple[dict, str]:
+def expand_document(document: LocatedDict, file: str, params: dict, library: Library,
+                    max_nodes: int = MAX_NODES, defaults: dict | None = None) -> tuple[dict, str]:
     """All graphs of a spec and the name of the main one."""
+    blocks = library.blocks
     if "models" in document:
         for key in ("input", "inputs", "layers", "outputs"):
             if key in document:
@@ -552,7 +614,7 @@ def expand_document(document: LocatedDict, file: str, params: dict, blocks: dict
             if name in LAYER_TYPES or name in blocks or name in CONSTRUCTS:
                 raise SpecError(f"model name '{name}' is already a layer type or block",
                                 location_of(document["models"], name), f"models.{name}")
-            expander = _Expander(document, file, blocks, params, graphs, max_nodes)
+            expander = _Expander(document, file, library, params, graphs, max_nodes, defaults)
             graphs[name] = expander.expand_graph(name, body, f"models.{name}")
         main = document.get("main", list(graphs)[-1])
         if main not in graphs:
@@ -562,5 +624,5 @@ def expand_document(document: LocatedDict, file: str, params: dict, blocks: dict
     if "layers" not in document:
         raise SpecError("a spec needs `layers` (or `models`)", location_of(document), "")
     name = str(document.get("name", Path(file).stem))
-    expander = _Expander(document, file, blocks, params, None, max_nodes)
+    expander = _Expander(document, file, library, params, None, max_nodes, defaults)
     return {name: expander.expand_graph(name, document, "")}, name

@@ -3,14 +3,17 @@
 Expressions are parsed with `ast` and interpreted node by node from a whitelist (`allowed()`
 says what it holds): numbers, strings, booleans, lists and mappings, names bound in the current
 scope, indexing (`widths[i]`, `table['key']`), arithmetic, comparisons, `and`/`or`/`not`,
-`a if cond else b`, and a few functions. Nothing is ever passed to `eval`.
+`a if cond else b`, a few built-in functions, and the spec's own `functions:` (`SpecFunction`).
+Nothing is ever passed to `eval`.
 """
 
 from __future__ import annotations
 
 import ast
+import contextvars
 import operator
 import re
+from dataclasses import dataclass, field
 
 # operator -> (symbol, function)
 _BINARY = {
@@ -35,7 +38,12 @@ _FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "r
 
 # Keeps `2 ** 10 ** 10` from freezing the process.
 _MAX_EXPONENT = 256
-_MAX_STRING = 10_000
+_MAX_STRING = 10_000  # items of a string or list an expression may build
+# Spec functions cannot recurse (checked when they are declared); these bound what is left:
+# nesting of calls, and calls made while evaluating one expression (f3 calling f2 twice, f2
+# calling f1 twice, ... would otherwise double at every level).
+MAX_CALL_DEPTH = 32
+MAX_CALLS = 10_000
 
 _WHOLE_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _EMBEDDED = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -46,11 +54,94 @@ def allowed() -> str:
     return ("numbers, strings, true/false, names, lists [a, b], mappings {'k': v}, indexing x[i] and x['key'], "
             f"{' '.join(symbol for symbol, _ in _BINARY.values())}, unary - and +, "
             f"{' '.join(symbol for symbol, _ in _COMPARE.values())}, and/or/not, 'a if c else b', "
-            f"and the functions {', '.join(sorted(_FUNCTIONS))}")
+            f"the functions {', '.join(sorted(_FUNCTIONS))}, and the spec's own `functions:`")
 
 
 class ExpressionError(ValueError):
     """An expression that cannot be evaluated; the message says why."""
+
+
+@dataclass(frozen=True)
+class SpecFunction:
+    """A helper declared under `functions:`, called from expressions like a built-in.
+
+    Its body sees only its arguments, its `let` bindings (in order) and the other functions:
+    never the spec's params, so a call means the same thing wherever it is written.
+    """
+
+    name: str
+    args: tuple
+    defaults: dict
+    let: tuple  # (name, value) pairs
+    returns: object
+    where: str  # "file:line:col", for messages
+    table: dict = field(default_factory=dict, compare=False, repr=False)  # name -> SpecFunction
+
+    def invoke(self, positional: list, keywords: dict):
+        if len(positional) > len(self.args):
+            raise ExpressionError(f"{self.name}() takes {len(self.args)} argument(s) "
+                                  f"({', '.join(self.args)}); got {len(positional)}")
+        bound = dict(zip(self.args, positional))
+        for key, value in keywords.items():
+            if key not in self.args:
+                raise ExpressionError(f"{self.name}() has no argument '{key}' (it takes {', '.join(self.args)})")
+            if key in bound:
+                raise ExpressionError(f"{self.name}() got argument '{key}' twice")
+            bound[key] = value
+        for key in self.args:
+            if key not in bound:
+                if key not in self.defaults:
+                    raise ExpressionError(f"{self.name}() needs argument '{key}'")
+                bound[key] = self.defaults[key]
+        stack = _CALLS.get()
+        if len(stack.names) >= MAX_CALL_DEPTH:
+            raise ExpressionError(f"function calls nest deeper than {MAX_CALL_DEPTH}: "
+                                  + " -> ".join(stack.names[-5:]))
+        stack.count[0] += 1
+        if stack.count[0] > MAX_CALLS:
+            raise ExpressionError(f"more than {MAX_CALLS} function calls in one expression")
+        token = _CALLS.set(_CallStack(stack.names + (self.name,), stack.count))
+        scope = {**self.table, **bound}
+        try:
+            for key, value in self.let:
+                scope[key] = substitute(value, scope)
+            return substitute(self.returns, scope)
+        except ExpressionError as exc:
+            if str(exc).startswith("in function "):
+                raise
+            raise ExpressionError(f"in function '{self.name}' ({self.where}): {exc}") from None
+        finally:
+            _CALLS.reset(token)
+
+
+@dataclass(frozen=True)
+class _CallStack:
+    names: tuple = ()
+    count: list = field(default_factory=lambda: [0])
+
+
+_CALLS: contextvars.ContextVar[_CallStack] = contextvars.ContextVar("spec_function_calls")
+
+
+def builtin_functions() -> tuple:
+    return tuple(sorted(_FUNCTIONS))
+
+
+def names_used(source: str) -> tuple[set, set]:
+    """(names read, functions called) by one expression, for checks made before evaluating it."""
+    tree = ast.parse(source, mode="eval")
+    called = {node.func.id for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} - called - {"true", "false"}
+    return read, called
+
+
+def expressions_in(value) -> list[str]:
+    """The expression sources inside one spec value (`$name` as `name`, `${e}` as `e`)."""
+    if not isinstance(value, str) or "$" not in value:
+        return []
+    escaped = value.replace("$$", "")
+    return [expr or name for expr, name in _EMBEDDED.findall(escaped)]
 
 
 def is_expression(value) -> bool:
@@ -84,11 +175,15 @@ def substitute(value, scope: dict):
 
 def _lookup(name: str, scope: dict):
     if name not in scope:
-        known = ", ".join(sorted(scope)) or "none"
+        values = [key for key, value in scope.items() if not isinstance(value, SpecFunction)]
+        known = ", ".join(sorted(values)) or "none"
         from ..errors import did_you_mean
 
         raise ExpressionError(f"unknown name '{name}'{did_you_mean(name, scope)} (known: {known})")
-    return scope[name]
+    value = scope[name]
+    if isinstance(value, SpecFunction):
+        raise ExpressionError(f"'{name}' is a function: call it, e.g. {name}({', '.join(value.args)})")
+    return value
 
 
 def evaluate(source: str, scope: dict):
@@ -100,6 +195,8 @@ def evaluate(source: str, scope: dict):
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse expression '{source}': {exc.msg}") from None
+    fresh = _CALLS.get(None) is None
+    token = _CALLS.set(_CallStack()) if fresh else None
     try:
         return _Interpreter(scope).visit(tree.body)
     except ZeroDivisionError:
@@ -108,6 +205,9 @@ def evaluate(source: str, scope: dict):
         if isinstance(exc, ExpressionError):
             raise
         raise ExpressionError(f"cannot evaluate '{source}': {exc}") from None
+    finally:
+        if token is not None:
+            _CALLS.reset(token)
 
 
 class _Interpreter(ast.NodeVisitor):
@@ -169,7 +269,10 @@ class _Interpreter(ast.NodeVisitor):
             size = len(left if isinstance(left, (str, list)) else right)
             if isinstance(count, int) and count * size > _MAX_STRING:
                 raise ExpressionError("repeated string or list would be too long")
-        return op(left, right)
+        result = op(left, right)
+        if isinstance(result, (str, list)) and len(result) > _MAX_STRING:
+            raise ExpressionError(f"a string or list longer than {_MAX_STRING} items")
+        return result
 
     def visit_UnaryOp(self, node):
         if type(node.op) not in _UNARY:
@@ -207,8 +310,16 @@ class _Interpreter(ast.NodeVisitor):
         return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
     def visit_Call(self, node):
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS or node.keywords:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        declared = self.scope.get(name) if name is not None else None
+        if isinstance(declared, SpecFunction):
+            if any(keyword.arg is None for keyword in node.keywords):  # f(**kw)
+                return self.generic_visit(node)
+            return declared.invoke([self.visit(arg) for arg in node.args],
+                                   {keyword.arg: self.visit(keyword.value) for keyword in node.keywords})
+        if name not in _FUNCTIONS or node.keywords:
+            own = sorted(key for key, value in self.scope.items() if isinstance(value, SpecFunction))
             raise ExpressionError(
-                f"only these functions may be called: {', '.join(sorted(_FUNCTIONS))}"
+                f"only these functions may be called: {', '.join(sorted(_FUNCTIONS) + own)}"
             )
-        return _FUNCTIONS[node.func.id](*[self.visit(arg) for arg in node.args])
+        return _FUNCTIONS[name](*[self.visit(arg) for arg in node.args])

@@ -35,6 +35,8 @@ TOP_LEVEL_KEYS = {
     "params": "parameters with their defaults, referenced as $name or ${expression}",
     "include": "block library files, relative to this file",
     "blocks": "named reusable sub-graphs, used like layer types",
+    "functions": "named helper expressions: {name: {args, defaults, let, returns}}, called as ${name(x)}",
+    "defaults": "arguments every node of a layer type gets unless it sets its own: {batchnorm: {epsilon: 1.0e-5}}",
     "input": "the input shape without the batch axis",
     "inputs": "named inputs and their shapes, for several inputs",
     "layers": "the network: a list of nodes",
@@ -94,16 +96,36 @@ def arg_schema(arg: Arg) -> dict:
 
 
 def _args_object(type_name: str, entry) -> dict:
-    required = [name for name, arg in entry.args.items() if arg.required]
-    schema = {
+    """The arguments of one layer type; which are required is said where a node uses them (a
+    `defaults:` entry may give any subset)."""
+    return {
         "description": entry.doc,
         "type": ["object", "null"],
         "properties": {name: arg_schema(arg) for name, arg in entry.args.items()},
         "additionalProperties": False,
     }
+
+
+def _node_args(type_name: str, entry) -> dict:
+    schema = {"$ref": f"#/$defs/args_{type_name}"}
+    required = [name for name, arg in entry.args.items() if arg.required]
     if required:
         schema["required"] = required
     return schema
+
+
+_FUNCTION = {
+    "type": "object",
+    "properties": {
+        "description": {"type": "string"},
+        "args": {"type": "array", "items": {"type": "string"}, "description": "argument names, in call order"},
+        "defaults": {"type": "object", "description": "values for arguments a call leaves out"},
+        "let": {"type": "object", "description": "named intermediate values, evaluated in order"},
+        "returns": {"description": "the value of a call: an expression over args, let names and functions"},
+    },
+    "required": ["args", "returns"],
+    "additionalProperties": False,
+}
 
 
 def _construct_schemas(merge_types: list[str]) -> dict:
@@ -159,7 +181,7 @@ def generate_schema() -> dict:
         "from": {"$ref": "#/$defs/references"},
         "when": {"description": "include the node only when this is true",
                  "anyOf": [{"type": "boolean"}, _EXPR]},
-        **{name: {"$ref": f"#/$defs/args_{name}"} for name in types},
+        **{name: _node_args(name, entry) for name, entry in types.items()},
         **{name: {"$ref": f"#/$defs/construct_{name}"} for name in CONSTRUCTS},
     }
     shape = {"type": "array", "minItems": 1,
@@ -185,6 +207,11 @@ def generate_schema() -> dict:
                         "description": TOP_LEVEL_KEYS["include"]},
             "blocks": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block"},
                        "description": TOP_LEVEL_KEYS["blocks"]},
+            "functions": {"type": "object", "additionalProperties": _FUNCTION,
+                          "description": TOP_LEVEL_KEYS["functions"]},
+            "defaults": {"type": "object", "description": TOP_LEVEL_KEYS["defaults"],
+                         "properties": {name: {"$ref": f"#/$defs/args_{name}"} for name in types},
+                         "additionalProperties": False},
             **graph_properties,
             "models": {"type": "object", "minProperties": 1,
                        "additionalProperties": {"$ref": "#/$defs/model"},

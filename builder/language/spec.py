@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Location, SpecError, did_you_mean
-from .expand import MAX_NODES, _deep_substitute, expand_document, load_blocks, resolve_params
+from .expand import (
+    MAX_NODES,
+    _deep_substitute,
+    expand_document,
+    load_library,
+    resolve_defaults,
+    resolve_params,
+)
 from .expressions import ExpressionError
 from .schema import validate_document
 from .yaml_loader import LocatedDict, load_yaml_file, location_of
@@ -58,9 +65,10 @@ def load_spec(path: str | Path, overrides: dict | None = None, max_nodes: int = 
                         f"(zoo: {', '.join(zoo_names())})", Location(file, 1, 1))
     document = load_yaml_file(path)
     validate_document(document, file)
-    params = resolve_params(document, overrides, file)
-    blocks = load_blocks(document, file, _load_library)
-    graphs, main = expand_document(document, file, params, blocks, max_nodes)
+    library = load_library(document, file, _load_library)
+    params = resolve_params(document, overrides, file, library.functions)
+    defaults = resolve_defaults(document, params, library.functions)
+    graphs, main = expand_document(document, file, params, library, max_nodes, defaults)
     expect = _resolved(document, "expect", params, file)
     return Spec(
         name=str(document.get("name", Path(file).stem)),
