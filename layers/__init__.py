@@ -4,9 +4,13 @@ Importing this package registers them as Keras serializables, which `keras.savin
 needs to load a model that uses them.
 """
 
+from .adapted_normalization import AdaptedNormalization
 from .crop_to_match import CropToMatch
+from .drop_path import DropPath
+from .layer_scale import LayerScale
 from .local_response_normalization import LocalResponseNormalization
 from .pair_distance import PairDistance
 from .sampling import Sampling
 
-__all__ = ["CropToMatch", "LocalResponseNormalization", "PairDistance", "Sampling"]
+__all__ = ["AdaptedNormalization", "CropToMatch", "DropPath", "LayerScale", "LocalResponseNormalization",
+           "PairDistance", "Sampling"]

@@ -88,8 +88,9 @@ def test_no_traceback_for_a_broken_spec_from_a_real_process(tmp_path):
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith(str(bad))]
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert lines[0].startswith(f"{bad}:4:5: layers[1].add: add needs identical shapes; "
-                               "got (None, 3) from 'dense1' and (None, 4) from 'input'")
+    assert lines[0].startswith(f"{bad}:4:5: layers[1].add: add needs shapes that broadcast (the same rank, "
+                               "each axis equal or 1 in one input); got (None, 3) from 'dense1' and (None, 4) "
+                               "from 'input': 3 against 4 channels")
 
 
 def test_summary_of_a_model_the_spec_does_not_define(capsys):

@@ -25,6 +25,8 @@ SAMPLES = {
     "batchnorm": ({"epsilon": 1e-5}, (4, 4, 3)),
     "layernorm": ({}, (4, 4, 3)),
     "dropout": ({"rate": 0.5, "seed": 1}, (5,)),
+    "drop_path": ({"rate": 0.5, "seed": 1}, (4, 4, 3)),
+    "layer_scale": ({"init": 0.1}, (4, 4, 3)),
     "spatial_dropout": ({"rate": 0.5, "seed": 1}, (4, 4, 3)),
     "rescaling": ({"scale": 0.5, "offset": -1.0}, (4, 4, 3)),
     "normalization": ({"mean": [0.5, 0.5, 0.5], "variance": [0.25, 0.25, 0.25]}, (4, 4, 3)),

@@ -171,8 +171,13 @@ def load_data(config: dict, folder: Path):
     return splits
 
 
-def start_weights(model, config: dict) -> None:
-    """Before a new run's first epoch: copy `init_from` weights in, then apply `freeze`."""
+def start_weights(model, config: dict, training_inputs=None) -> None:
+    """Before a new run's first epoch: adapt the normalization layers that ask for it (from
+    `training_inputs()`, batches of model inputs), copy `init_from` weights in, then apply
+    `freeze`."""
+    from .adaptation import adapt_normalizations
+
+    adapt_normalizations(model, training_inputs)
     initialize_from(model, config.get("init_from"))  # older run folders lack it
     freeze_layers(model, config["freeze"])
 

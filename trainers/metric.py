@@ -167,7 +167,8 @@ class MetricTrainer(Trainer):
                                        settings["classes_per_batch"], settings["images_per_class"], config["seed"],
                                        job.initial_epoch)
         if job.resume is None:
-            loop.start_weights(model, config)
+            seen = data.images["train"][known]  # the images the embedding trains on
+            loop.start_weights(model, config, lambda: (seen[i:i + 256] for i in range(0, len(seen), 256)))
             compile_embedding(model, config, len(batches))
         atomic_write(folder / "classes.json", json.dumps(data.class_names) + "\n")
         loop.fit(model, TrainStream(batches), None, job)

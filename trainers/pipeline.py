@@ -408,6 +408,12 @@ def pixel_statistics(split, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray
     return mean, products / count - np.outer(mean, mean)
 
 
+def model_inputs(split, prep: Preprocessing, batch_size: int = 256):
+    """A split's images as the model receives them (at its size, normalised), in batches, for
+    statistics a model takes from its training data (`normalization: {adapt: true}`)."""
+    return eval_stream(split, prep, StreamPlan(lambda batch: (batch["image"], None), batch_size))
+
+
 def materialize(split, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
     """A whole split as (images at the model's size, not normalised; labels), for trainers that
     sample their batches themselves (metric learning's P x K batches, the adversarial loop)."""

@@ -17,6 +17,7 @@ from .pipeline import (
     Preprocessing,
     first_output,
     model_image_shape,
+    model_inputs,
     preview,
     split_streams,
     steps_per_epoch,
@@ -86,7 +87,8 @@ class ReconstructionTrainer(Trainer):
         splits = loop.load_data(config, folder)
         train, val, test = datasets(splits, shape, config, job=job)
         if job.resume is None:
-            loop.start_weights(model, config)
+            prep = Preprocessing.of(shape, config["data"])
+            loop.start_weights(model, config, lambda: model_inputs(splits.train, prep))
             compile_model(model, config, steps_per_epoch(len(splits.train), config["batch_size"], job.distributed))
         loop.fit(model, train, val, job)
         metrics = loop.finish(model, test, len(splits.test), folder)

@@ -25,6 +25,7 @@ from .pipeline import (
     first_output,
     fit_masks,
     model_image_shape,
+    model_inputs,
     normalized,
     pixel_statistics,
     preview,
@@ -166,7 +167,7 @@ class SegmentationTrainer(Trainer):
         atomic_write(folder / "classes.json", json.dumps(data.class_names) + "\n")
         train, val, test = datasets(data, config, job)
         if job.resume is None:
-            loop.start_weights(model, config)
+            loop.start_weights(model, config, lambda: model_inputs(data.splits.train, data.preprocessing))
             compile_model(model, config, len(data.class_names),
                           steps_per_epoch(len(data.splits.train), config["batch_size"], job.distributed))
         with _quiet_mean_iou():

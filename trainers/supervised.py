@@ -17,6 +17,7 @@ from .pipeline import (
     check_compatible,
     first_output,
     model_image_shape,
+    model_inputs,
     split_streams,
     steps_per_epoch,
 )
@@ -119,7 +120,7 @@ class SupervisedTrainer(Trainer):
         atomic_write(folder / "classes.json", json.dumps(prepared.splits.class_names) + "\n")
         train, val, test = datasets(prepared, config, job)
         if job.resume is None:
-            loop.start_weights(model, config)
+            loop.start_weights(model, config, lambda: model_inputs(prepared.splits.train, prepared.preprocessing))
             steps = steps_per_epoch(len(prepared.splits.train), config["batch_size"], job.distributed)
             compile_model(model, config, steps)
         weights = class_weights(config["class_weight"], prepared.splits.train.label_counts(classes), classes)

@@ -19,7 +19,7 @@ from builder.errors import SpecError
 from . import loop, plots
 from .datasets import load_dataset
 from .optimization import make_optimizer
-from .pipeline import Preprocessing, preview, steps_per_epoch
+from .pipeline import Preprocessing, model_inputs, preview, steps_per_epoch
 from .reconstruction import check_reproduces_input, datasets, save_reconstructions, shown_split
 from .registries import RECONSTRUCTION_LOSSES
 from .trainer import Trainer, TrainingJob
@@ -171,7 +171,8 @@ class VaeTrainer(Trainer):
         splits = loop.load_data(config, folder)
         train, val, test = datasets(splits, shape, config, targets=False, job=job)
         if job.resume is None:
-            loop.start_weights(network, config)
+            prep = Preprocessing.of(shape, config["data"])
+            loop.start_weights(network, config, lambda: model_inputs(splits.train, prep))
             steps = steps_per_epoch(len(splits.train), config["batch_size"], job.distributed)
             optimizer = make_optimizer(config["optimizer"], config["schedule"], steps, config["epochs"])
             trainer.compile(optimizer=optimizer, **loop.speed_settings(config))

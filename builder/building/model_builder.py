@@ -189,10 +189,31 @@ def _check_merge(node: Node, inputs: list) -> None:
                             "one side (`cropping`, `zero_padding`) or use 'same' padding")
         return
     for i, shape in enumerate(shapes[1:], 1):
-        if shape != shapes[0]:
+        trouble = _broadcast_problem(shapes[0], shape)
+        if trouble:
             pair = _listing([names[0], names[i]], [shapes[0], shape])
-            _fail(node, f"{node.type} needs identical shapes; got {pair}. Add a projection (a residual's "
-                        "`projection:`) or use concat, which only needs matching batch and spatial dims")
+            _fail(node, f"{node.type} needs shapes that broadcast (the same rank, each axis equal or 1 in one "
+                        f"input); got {pair}: {trouble}")
+
+
+def _broadcast_problem(first: tuple, second: tuple) -> str:
+    """Why two shapes do not broadcast, with the fix that fits; '' when they do."""
+    if len(first) != len(second):
+        low, high = sorted((len(first), len(second)))
+        return (f"rank {low} against rank {high}. Give the smaller input the same rank: "
+                "`global_avg_pool: {keepdims: true}` or `reshape: {target_shape: [1, 1, C]}` for a per-channel gate")
+    axes = [k for k, (a, b) in enumerate(zip(first, second)) if k > 0 and a != b and 1 not in (a, b)
+            and a is not None and b is not None]
+    if not axes:
+        return ""
+    channels = len(first) - 1
+    if axes == [channels]:
+        return (f"{first[-1]} against {second[-1]} channels. Project one side to the other's channels (a 1x1 "
+                "`conv`, or a residual's `projection:`), or use concat, which only needs matching batch and "
+                "spatial dims")
+    sizes = ", ".join(f"axis {k}: {first[k]} vs {second[k]}" for k in axes)
+    return (f"the sizes differ ({sizes}). Match them with strides on one side (a residual's `projection:` with "
+            "`strides`), `cropping`/`zero_padding`, `upsampling`, or 'same' padding")
 
 
 def _listing(names, shapes) -> str:

@@ -6,7 +6,9 @@ weighted layer gets a structural fingerprint (its class, weight shapes, and the 
 what feeds it, order-free for commutative merges), and the two graphs are walked together from
 their outputs, pairing layers whose fingerprints agree. Layers without weights (activations,
 padding, pooling, dropout) are transparent to the walk, so the two models may spell those
-differently; shapes and weighted structure must agree.
+differently; shapes and weighted structure must agree. Operations written with Python operators
+(`x + y`) take part like the layers they stand for, and models called as layers (a nested
+`Sequential`) are matched through, layer by layer.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from .layer_graph import LayerNode, model_graph
+from .layer_graph import INLINED_INPUT, LayerNode, inlined_graph
 
 COMMUTATIVE = {"Add", "Multiply", "Average", "Maximum"}
 
@@ -24,7 +26,8 @@ class WeightTransferError(ValueError):
 
 
 def _transparent(layer: LayerNode) -> bool:
-    return not layer.shapes and len(layer.inputs) == 1 and layer.kind not in COMMUTATIVE
+    return (not layer.shapes and len(layer.inputs) == 1 and layer.kind not in COMMUTATIVE) or (
+        layer.kind == INLINED_INPUT and len(layer.inputs) == 1)
 
 
 def _canonical(layers: dict, name: str) -> str:
@@ -46,10 +49,13 @@ def _fingerprints(layers: dict) -> dict:
     return prints
 
 
-def match_layers(source, target) -> list[tuple[str, str]]:
-    """Pairs (source layer name, target layer name) of weighted layers in the same place."""
-    source_layers, source_outputs = model_graph(source)
-    target_layers, target_outputs = model_graph(target)
+def match_layers(source, target) -> list[tuple[LayerNode, LayerNode]]:
+    """Pairs (source layer, target layer) of weighted layers in the same place."""
+    try:
+        source_layers, source_outputs = inlined_graph(source)
+        target_layers, target_outputs = inlined_graph(target)
+    except ValueError as exc:
+        raise WeightTransferError(str(exc)) from None
     if len(source_outputs) != len(target_outputs):
         raise WeightTransferError(f"the models have {len(source_outputs)} and {len(target_outputs)} outputs")
     source_prints, target_prints = _fingerprints(source_layers), _fingerprints(target_layers)
@@ -62,11 +68,10 @@ def match_layers(source, target) -> list[tuple[str, str]]:
             continue
         seen.add((a, b))
         if source_prints[a] != target_prints[b]:
-            raise WeightTransferError(_difference(source_layers, target_layers, source_prints,
-                                                  target_prints, a, b))
+            raise WeightTransferError(_difference(source_layers, target_layers, source_prints, target_prints))
         layer_a, layer_b = source_layers[a], target_layers[b]
         if layer_a.shapes:
-            pairs.append((a, b))
+            pairs.append((layer_a, layer_b))
         children_a = [_canonical(source_layers, ref) for ref in layer_a.inputs]
         children_b = [_canonical(target_layers, ref) for ref in layer_b.inputs]
         if layer_a.kind in COMMUTATIVE:
@@ -83,19 +88,21 @@ def _pair_by_print(children_a, children_b, prints_a, prints_b):
     return [(child, groups[prints_a[child]].pop(0)) for child in children_a]
 
 
-def _difference(layers_a, layers_b, prints_a, prints_b, a, b) -> str:
-    """Walk down to the deepest pair that still differs, to name where the structures part."""
-    while True:
-        children_a = [_canonical(layers_a, r) for r in layers_a[a].inputs]
-        children_b = [_canonical(layers_b, r) for r in layers_b[b].inputs]
-        differing = [(x, y) for x, y in zip(sorted(children_a, key=prints_a.get), sorted(children_b, key=prints_b.get))
-                     if prints_a[x] != prints_b[y]]
-        if len(children_a) != len(children_b) or not differing:
-            break
-        a, b = differing[0]
-    la, lb = layers_a[a], layers_b[b]
-    return (f"the models differ at source layer '{a}' ({la.kind}, weights {list(la.shapes)}) and "
-            f"target layer '{b}' ({lb.kind}, weights {list(lb.shapes)})")
+def _difference(layers_a, layers_b, prints_a, prints_b) -> str:
+    """The first weighted layer, in graph order, of each model that has no counterpart in the
+    other: where the two structures part (everything after it differs as a consequence)."""
+    first_a = next((name for name in prints_a if prints_a[name] not in set(prints_b.values())), None)
+    first_b = next((name for name in prints_b if prints_b[name] not in set(prints_a.values())), None)
+    if first_a is None or first_b is None:
+        return "the models hold the same layers but connect them differently"
+    return (f"the models part at source layer {_describe(layers_a[first_a])} and target layer "
+            f"{_describe(layers_b[first_b])}")
+
+
+def _describe(node: LayerNode) -> str:
+    output = getattr(node.layer, "output", None)
+    shape = f", output {tuple(output.shape)}" if output is not None and hasattr(output, "shape") else ""
+    return f"'{node.name}' ({node.kind}, weights {list(node.shapes)}{shape})"
 
 
 def copy_weights(source, target) -> int:
@@ -105,5 +112,5 @@ def copy_weights(source, target) -> int:
     """
     pairs = match_layers(source, target)
     for a, b in pairs:
-        target.get_layer(b).set_weights(source.get_layer(a).get_weights())
+        b.layer.set_weights(a.layer.get_weights())
     return len(pairs)

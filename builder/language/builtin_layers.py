@@ -40,14 +40,38 @@ def _activation_arg(default=None):
     return Arg("string", default, "activation applied to the output", choices=(None, *ACTIVATIONS))
 
 
-def _weights_args(bias=True):
-    return {
-        "use_bias": Arg("bool", bias, "learn an additive bias"),
-        "kernel_initializer": Arg("string", "glorot_uniform", "initializer name for the kernel"),
-        "bias_initializer": Arg("string", "zeros", "initializer name for the bias"),
-        "kernel_regularizer": Arg("string", None, "regularizer name for the kernel ('l1', 'l2')",
-                                  choices=(None, "l1", "l2", "l1_l2")),
+def _initializer(default, what):
+    return Arg("initializer", default, f"initializer of {what}")
+
+
+def _regularizer(what):
+    return Arg("regularizer", None, f"regularizer of {what} (penalty added to the loss)")
+
+
+def _weights_args(kernels=("kernel",)):
+    """Initializers and regularizers of a layer's kernels (Keras's names) and bias."""
+    args = {"use_bias": Arg("bool", True, "learn an additive bias")}
+    for kernel in kernels:
+        args[f"{kernel}_initializer"] = _initializer("glorot_uniform", f"the {kernel} weights")
+    args["bias_initializer"] = _initializer("zeros", "the bias")
+    for kernel in kernels:
+        args[f"{kernel}_regularizer"] = _regularizer(f"the {kernel} weights")
+    args["bias_regularizer"] = _regularizer("the bias")
+    args["activity_regularizer"] = _regularizer("the output")
+    return args
+
+
+def _norm_args(moving=False):
+    args = {
+        "beta_initializer": _initializer("zeros", "the offset (beta)"),
+        "gamma_initializer": _initializer("ones", "the scale (gamma)"),
     }
+    if moving:
+        args["moving_mean_initializer"] = _initializer("zeros", "the moving mean")
+        args["moving_variance_initializer"] = _initializer("ones", "the moving variance")
+    args["beta_regularizer"] = _regularizer("the offset (beta)")
+    args["gamma_regularizer"] = _regularizer("the scale (gamma)")
+    return args
 
 
 def _conv_args(kernel_required=True, with_filters=True, rank=2):
@@ -81,12 +105,12 @@ _register("conv1d", lambda L: L.Conv1D, {**_conv_args(), "groups": Arg("int", 1,
 _register("depthwise_conv", lambda L: L.DepthwiseConv2D, {
     **_conv_args(with_filters=False),
     "depth_multiplier": Arg("int", 1, "output channels per input channel", minimum=1),
-    **{k: v for k, v in _weights_args().items() if k not in ("kernel_initializer", "kernel_regularizer")},
+    **_weights_args(("depthwise",)),
 }, "depthwise 2D convolution (keras.layers.DepthwiseConv2D)", category="conv")
 _register("separable_conv", lambda L: L.SeparableConv2D, {
     **_conv_args(),
     "depth_multiplier": Arg("int", 1, "depthwise channels per input channel", minimum=1),
-    **{k: v for k, v in _weights_args().items() if k not in ("kernel_initializer", "kernel_regularizer")},
+    **_weights_args(("depthwise", "pointwise")),
 }, "depthwise-separable 2D convolution (keras.layers.SeparableConv2D)", category="conv")
 _register("conv_transpose", lambda L: L.Conv2DTranspose, {
     **_conv_args(),
@@ -117,17 +141,21 @@ _register("batchnorm", lambda L: L.BatchNormalization, {
     "epsilon": Arg("number", 1e-3, "added to the variance", minimum=0),
     "center": Arg("bool", True, "learn an offset (beta)"),
     "scale": Arg("bool", True, "learn a scale (gamma)"),
-}, category="normalization")
+    **_norm_args(moving=True),
+}, "batch normalization (keras.layers.BatchNormalization)", category="normalization")
 _register("layernorm", lambda L: L.LayerNormalization, {
     "axis": Arg("ints", -1, "axes to normalize over"),
     "epsilon": Arg("number", 1e-3, "added to the variance", minimum=0),
     "center": Arg("bool", True, "learn an offset (beta)"),
     "scale": Arg("bool", True, "learn a scale (gamma)"),
-}, category="normalization")
+    **_norm_args(),
+}, "layer normalization (keras.layers.LayerNormalization)", category="normalization")
 _register("dropout", lambda L: L.Dropout, {
     "rate": Arg("number", REQUIRED, "fraction of units dropped during training", minimum=0),
+    "noise_shape": Arg("shape", None, "the dropout mask's shape with the batch axis, null for an input "
+                                      "dimension ([null, 1, 1, null]: whole channels)"),
     "seed": Arg("int", None, "random seed"),
-}, category="regularization")
+}, "dropout of single elements during training (keras.layers.Dropout)", category="regularization")
 _register("spatial_dropout", lambda L: L.SpatialDropout2D, {
     "rate": Arg("number", REQUIRED, "fraction of channels dropped during training", minimum=0),
     "seed": Arg("int", None, "random seed"),
@@ -140,12 +168,32 @@ _register("rescaling", lambda L: L.Rescaling, {
     "scale": Arg("number", REQUIRED, "multiplier"),
     "offset": Arg("number", 0.0, "added after scaling"),
 }, category="preprocessing")
-_register("normalization", lambda L: L.Normalization, {
-    "mean": Arg("numbers", REQUIRED, "per-feature mean"),
-    "variance": Arg("numbers", REQUIRED, "per-feature variance", minimum=0),
+
+
+def _normalization(mean=None, variance=None, adapt=False, axis=-1, name=None):
+    import keras
+
+    import layers
+
+    if (mean is None) != (variance is None):
+        raise ValueError("give both `mean` and `variance` (fixed statistics), or neither (statistics "
+                         "held as weights)")
+    if mean is not None and adapt:
+        raise ValueError("`adapt: true` sets mean and variance from the training data: leave "
+                         "`mean` and `variance` out")
+    if mean is None:
+        return layers.AdaptedNormalization(adapt_on_training_data=adapt, axis=axis, name=name)
+    return keras.layers.Normalization(mean=mean, variance=variance, axis=axis, name=name)
+
+
+register_layer("normalization", _normalization, {
+    "mean": Arg("numbers", None, "per-feature mean (fixed); leave out with `variance` to hold both as weights"),
+    "variance": Arg("numbers", None, "per-feature variance (fixed)", minimum=0),
+    "adapt": Arg("bool", False, "set the mean and variance (weights) from the training data before "
+                                "training (the trainers do it)"),
     "axis": Arg("ints", -1, "the feature axis"),
-}, "(x - mean) / sqrt(variance) with fixed statistics (keras.layers.Normalization)",
-    category="preprocessing")
+}, "(x - mean) / sqrt(variance) (keras.layers.Normalization): fixed statistics, or weights set from "
+   "data (`adapt: true`) or copied", category="preprocessing")
 
 
 def _register_own(name, own_class, args, doc, inputs="one", category="custom"):
@@ -176,6 +224,18 @@ _register_own("sampling", lambda own: own.Sampling, {
 }, "VAE reparametrized sample z = mean + exp(0.5 log_var) * eps in training, the mean at inference; "
    "from: [mean, log_var]", inputs="many",
     category="generative")
+
+_register_own("layer_scale", lambda own: own.LayerScale, {
+    "init": Arg("number", 1e-6, "the starting value of every channel's scale", keras_name="init_value"),
+    "axis": Arg("int", -1, "the channel axis"),
+}, "a learnable per-channel scale x * gamma, gamma starting at `init` (layer scale: CaiT, ConvNeXt)",
+    category="regularization")
+_register_own("drop_path", lambda own: own.DropPath, {
+    "rate": Arg("number", REQUIRED, "probability of dropping an example's whole input in training "
+                                    "(may follow the depth: ${rate * i / n})", minimum=0),
+    "seed": Arg("int", None, "random seed"),
+}, "stochastic depth: drop each example's whole input (not single elements) in training, scale the "
+   "kept ones; the identity at inference", category="regularization")
 
 # Activations -----------------------------------------------------------------------------------
 _register("relu", lambda L: L.ReLU, {
@@ -221,14 +281,16 @@ _register_own("crop_to_match", lambda own: own.CropToMatch, {},
 _register("identity", lambda L: L.Identity, {}, "passes its input through (a named tap point)", category="core")
 
 # Merges ----------------------------------------------------------------------------------------
-_register("add", lambda L: L.Add, {}, "element-wise sum; all inputs must have the same shape",
-          inputs="many", category="merge")
-_register("subtract", lambda L: L.Subtract, {}, "first input minus second; same shapes", inputs="many",
+BROADCAST_RULE = ("inputs of the same rank broadcast: each axis equal, or 1 in one input "
+                  "((H, W, C) with a (1, 1, C) gate)")
+_register("add", lambda L: L.Add, {}, f"element-wise sum; {BROADCAST_RULE}", inputs="many", category="merge")
+_register("subtract", lambda L: L.Subtract, {}, f"first input minus second; {BROADCAST_RULE}", inputs="many",
           category="merge")
-_register("multiply", lambda L: L.Multiply, {}, "element-wise product; same shapes", inputs="many",
+_register("multiply", lambda L: L.Multiply, {}, f"element-wise product; {BROADCAST_RULE}", inputs="many",
           category="merge")
-_register("average", lambda L: L.Average, {}, "element-wise mean; same shapes", inputs="many", category="merge")
-_register("maximum", lambda L: L.Maximum, {}, "element-wise maximum; same shapes", inputs="many",
+_register("average", lambda L: L.Average, {}, f"element-wise mean; {BROADCAST_RULE}", inputs="many",
+          category="merge")
+_register("maximum", lambda L: L.Maximum, {}, f"element-wise maximum; {BROADCAST_RULE}", inputs="many",
           category="merge")
 _register("concat", lambda L: L.Concatenate, {
     "axis": Arg("int", -1, "the axis to join along; all other axes must match"),

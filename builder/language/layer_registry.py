@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import did_you_mean
 from ..registry import Registry
+from .keras_catalog import keras_object, problem
 
 REQUIRED = object()
 
@@ -26,6 +27,8 @@ ARG_KINDS = {
     "numbers": "a number or a list of numbers",
     "shape": "a list of integers (null for a free dimension)",
     "padding": "an integer, a pair, or a pair of pairs of integers",
+    "initializer": "a Keras initializer: a name (he_normal) or {name: {arguments}}",
+    "regularizer": "a Keras regularizer: a name (l2) or {name: {arguments}}",
     "any": "any value",
 }
 
@@ -61,6 +64,8 @@ class Arg:
         """True when a fully resolved value fits this argument."""
         if self.choices:
             return value in self.choices
+        if self.kind in ("initializer", "regularizer"):
+            return (value is None and not self.required) or problem(self.kind, value) is None
         ok = _KIND_CHECKS[self.kind](value)
         if ok and self.minimum is not None and _is_number(value):
             return value >= self.minimum
@@ -124,6 +129,8 @@ class LayerType:
                 continue
             if isinstance(value, list) and spec.kind in ("ints", "padding", "shape"):
                 value = _to_tuples(value)
+            if spec.kind in ("initializer", "regularizer"):
+                value = keras_object(spec.kind, value)
             kwargs[spec.keras_name or arg_name] = value
         return kwargs
 
@@ -134,6 +141,8 @@ def unknown_argument(owner: str, name: str, allowed) -> str:
 
 
 def wrong_argument_value(type_name: str, name: str, arg: Arg, value) -> str:
+    if arg.kind in ("initializer", "regularizer") and value is not None:
+        return f"wrong value for argument '{name}' of {type_name}: {problem(arg.kind, value)}"
     return f"wrong value for argument '{name}' of {type_name}: expected {arg.describe()}, got {value!r}"
 
 

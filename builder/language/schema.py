@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import Location, SpecError, did_you_mean
+from .keras_catalog import CATALOGS
 from .layer_registry import (
     CONSTRUCTS,
     LAYER_TYPES,
@@ -86,6 +87,8 @@ def arg_schema(arg: Arg) -> dict:
         pair = {"type": "array", "minItems": 2, "maxItems": 2, "items": _int_item(0)}
         base = {"anyOf": [{"type": "integer", "minimum": 0}, pair,
                           {"type": "array", "minItems": 2, "maxItems": 2, "items": pair}]}
+    elif arg.kind in CATALOGS:
+        base = _catalog_schema(CATALOGS[arg.kind], allow_null=not arg.required)
     else:
         base = {}
     schema = _with_expression(base) if base else {}
@@ -93,6 +96,19 @@ def arg_schema(arg: Arg) -> dict:
     if not arg.required:
         schema["default"] = arg.default
     return schema
+
+
+def _catalog_schema(catalog: dict, allow_null: bool) -> dict:
+    """A name of the catalog, or {name: {its arguments}}."""
+    forms = [{"enum": list(catalog)}]
+    for name, (_, arguments) in catalog.items():
+        forms.append({"type": "object", "minProperties": 1, "maxProperties": 1, "required": [name],
+                      "properties": {name: {"type": ["object", "null"],
+                                            "properties": {argument: {} for argument in arguments},
+                                            "additionalProperties": False}}})
+    if allow_null:
+        forms.append({"type": "null"})
+    return {"anyOf": forms}
 
 
 def _args_object(type_name: str, entry) -> dict:

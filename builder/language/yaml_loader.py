@@ -7,6 +7,7 @@ key and item, so any later stage can point a user at the exact spec line. Loadin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -120,14 +121,34 @@ def load_yaml_text(text: str, file: str = "<string>"):
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        line = text.splitlines()[where.line - 1] if 0 < where.line <= len(text.splitlines()) else ""
+        lines = text.splitlines()
+        line = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
         if "${" in line:
             problem += '; inside { } or [ ], quote expressions: "${width * 2}"'
+        bare = _bare_type_above(lines, where.line) if "mapping values" in problem else None
+        if bare:
+            problem += (f"; '- {bare}' is a bare type name, which takes no keys: write '- {bare}: {{}}' "
+                        f"and keep '{line.strip()}' below it")
         raise SpecError(f"not valid YAML: {problem}", where) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML: {exc}", Location(file, 1, 1)) from None
     finally:
         loader.dispose()
+
+
+_BARE_ITEM = re.compile(r"^(\s*)- ([A-Za-z_][A-Za-z0-9_]*)\s*(#.*)?$")
+_KEY_LINE = re.compile(r"^(\s*)[A-Za-z_][A-Za-z0-9_]*\s*:")
+
+
+def _bare_type_above(lines: list, line_number: int) -> str | None:
+    """The type name of a `- type` list item directly above a `key: value` line (1-based), the
+    one layout where YAML's "mapping values are not allowed here" means "add `: {}`"."""
+    if not 1 < line_number <= len(lines):
+        return None
+    above, here = _BARE_ITEM.match(lines[line_number - 2]), _KEY_LINE.match(lines[line_number - 1])
+    if above and here and len(here.group(1)) > len(above.group(1)):
+        return above.group(2)
+    return None
 
 
 def load_yaml_file(path: str | Path):
