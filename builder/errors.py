@@ -36,12 +36,14 @@ class Location:
 
 
 class SpecError(BlueprintError):
-    """A spec that cannot be turned into a model, located at the offending line."""
+    """A spec that cannot be turned into a model, located at the offending line; inside blocks,
+    `calls` holds the block calls that led there, outermost first: (block name, Location)."""
 
-    def __init__(self, message: str, location: Location | None = None, path: str = ""):
+    def __init__(self, message: str, location: Location | None = None, path: str = "", calls: tuple = ()):
         self.message = message
         self.location = location
         self.path = path
+        self.calls = tuple(calls)
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -50,8 +52,19 @@ class SpecError(BlueprintError):
             parts.append(str(self.location))
         if self.path:
             parts.append(self.path)
-        parts.append(self.message)
+        parts.append(self.message + call_chain(self.calls))
         return ": ".join(parts)
+
+    def called_from(self, block: str, location: Location) -> SpecError:
+        """The same error, seen from one block call further out."""
+        return SpecError(self.message, self.location, self.path, ((block, location), *self.calls))
+
+
+def call_chain(calls) -> str:
+    """Where each enclosing block was called, innermost first ('' outside blocks)."""
+    if not calls:
+        return ""
+    return " (in " + ", in ".join(f"block '{name}' called at {where}" for name, where in reversed(calls)) + ")"
 
 
 class UnknownName(BlueprintError, KeyError):

@@ -67,7 +67,8 @@ def test_googlenet_with_auxiliary_classifiers():
     model = build_model(spec)
     assert model.count_params() == 13_378_280 == spec.expect["params"]
     assert [t.shape[-1] for t in model.outputs] == [1000, 1000, 1000]
-    assert {"aux1_conv1", "aux2_dense2"} <= {layer.name for layer in model.layers}
+    assert {"aux1_conv1", "aux2"} <= {layer.name for layer in model.layers}
+    assert [model.get_layer(name).output.shape[-1] for name in ("inception4e", "aux1", "aux2")] == [832, 1000, 1000]
 
 
 def test_resnets_share_one_block_library():

@@ -112,7 +112,7 @@ def _tensor(tensors: dict, ref: Ref, node: Node | None):
 def _fail(node: Node | None, message: str):
     if node is None:
         raise SpecError(message)
-    raise SpecError(message, node.location, node.path)
+    raise SpecError(message, node.location, node.path, node.calls)
 
 
 def _call(node: Node, inputs: list, models: dict, sizes: dict):
@@ -128,19 +128,20 @@ def _call(node: Node, inputs: list, models: dict, sizes: dict):
     except Exception as exc:  # Keras reports shape problems as several exception types
         shapes = ", ".join(_shape(t) for t in inputs)
         raise SpecError(f"{node.type} '{node.name}' cannot take input of shape {shapes}: "
-                        f"{_first_line(exc)}{_hint(node, inputs)}", node.location, node.path) from None
+                        f"{_first_line(exc)}{_hint(node, inputs)}", node.location, node.path, node.calls) from None
     for tensor in output if isinstance(output, (list, tuple)) else [output]:
-        _check_activation(tuple(tensor.shape[1:]), node.location, f"{node.type} '{node.name}'", node.path)
+        _check_activation(tuple(tensor.shape[1:]), node.location, f"{node.type} '{node.name}'", node.path,
+                          node.calls)
     if node.type != SUBMODEL:
         sizes[node.name] = (sum(elements(w.shape) for w in layer.weights), node)
     return output
 
 
-def _check_activation(shape, location, what: str, path: str = "") -> None:
+def _check_activation(shape, location, what: str, path: str = "", calls: tuple = ()) -> None:
     size = elements(shape)
     if size > MAX_ACTIVATION:
         raise SpecError(f"{what} would output {size:,} values per example ({_fmt((None, *shape))}), over the "
-                        f"limit of {MAX_ACTIVATION:,}: check the input size and strides", location, path)
+                        f"limit of {MAX_ACTIVATION:,}: check the input size and strides", location, path, calls)
 
 
 def _make_layer(node: Node, inputs: list, models: dict):
@@ -152,7 +153,8 @@ def _make_layer(node: Node, inputs: list, models: dict):
     try:
         return entry.factory(**entry.keras_kwargs(node.args), name=node.name)
     except Exception as exc:  # a factory may reject an argument combination
-        raise SpecError(f"cannot create {node.type}: {_first_line(exc)}", node.location, node.path) from None
+        raise SpecError(f"cannot create {node.type}: {_first_line(exc)}", node.location, node.path,
+                        node.calls) from None
 
 
 def _projection(node: Node, inputs: list):

@@ -7,6 +7,7 @@ Pure Python: no Keras import.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class _Scope:
     names: dict = field(default_factory=dict)
     switched_off: set = field(default_factory=set)
     counters: Counter = field(default_factory=Counter)
+    reserved: set = field(default_factory=set)  # names written in the spec, which counters skip
 
     def child(self, prefix: str, variables: dict | None = None, isolated: bool = False) -> _Scope:
         return _Scope(prefix, self.variables if variables is None else variables,
@@ -83,16 +85,20 @@ class _Scope:
 
     def with_variables(self, variables: dict) -> _Scope:
         """The same scope (names, counters, prefix) seen with extra variables bound."""
-        return _Scope(self.prefix, variables, self.parent, self.names, self.switched_off, self.counters)
+        return _Scope(self.prefix, variables, self.parent, self.names, self.switched_off, self.counters,
+                      self.reserved)
 
     def full_name(self, local: str) -> str:
         return f"{self.prefix}_{local}" if self.prefix else local
 
     def auto_name(self, base: str) -> str:
+        """`conv1`, `conv2`, ...; `branch_3x3_1` for a base ending in a digit (never `branch_3x31`),
+        skipping names the spec writes itself."""
+        separator = "_" if base[-1:].isdigit() else ""
         while True:
             self.counters[base] += 1
-            local = f"{base}{self.counters[base]}"
-            if local not in self.names:
+            local = f"{base}{separator}{self.counters[base]}"
+            if local not in self.names and local not in self.reserved:
                 return local
 
     def lookup(self, name: str):
@@ -126,6 +132,8 @@ class _Expander:
         self.types = LAYER_TYPES
         self.graph: Graph | None = None
         self.block_stack: list[str] = []
+        self.calls: list[tuple] = []  # (block name, call location) of the blocks being expanded
+        self.renamed: dict[str, str] = {}  # node name -> the name of the named call it became
         self.pending: list[tuple[Node, int, _Pending]] = []
         self.taken: dict[str, Node] = {}
 
@@ -143,6 +151,7 @@ class _Expander:
         outputs = body.get("outputs")
         self.graph.outputs = self._outputs(outputs, scope, last, body, path)
         self._resolve_pending()
+        self._apply_renames()
         self.graph.sort()
         return self.graph
 
@@ -190,6 +199,7 @@ class _Expander:
 
     # -- node lists ---------------------------------------------------------------------------
     def _expand_list(self, items, scope: _Scope, entry, path: str):
+        scope.reserved |= _written_names(items)
         current = entry
         for i, item in enumerate(items):
             location = location_of(items, i) or Location(self.file, 1, 1)
@@ -224,6 +234,7 @@ class _Expander:
         local = self._local_name(meta, scope, type_name, item, path)
         inputs = self._inputs_of(meta, item, scope, entry, path)
         args_location = location_of(item, type_key) if isinstance(item, dict) else location
+        first_new = len(self.graph.nodes)
         if type_name in CONSTRUCTS:
             output = self._construct(type_name, args, scope, local, "name" in meta, inputs,
                                      location, node_path)
@@ -233,8 +244,52 @@ class _Expander:
             output = self._add(scope, local, SUBMODEL, {"model": type_name}, inputs, location, node_path)
         else:
             output = self._layer(type_name, args, scope, local, inputs, args_location, node_path, location)
+        if "name" in meta and (type_name in CONSTRUCTS or type_name in self.blocks):
+            output = self._carry_name(output, scope.full_name(local), first_new, location, node_path)
         scope.names[local] = output
         return output
+
+    def _carry_name(self, output: Ref, name: str, first_new: int, location, path) -> Ref:
+        """Give the output layer of a named block call (or construct) exactly the call's name, so
+        `model.get_layer(name)` finds it; an identity layer of that name where the output is not a
+        layer of its own (the call passed its input through, or picked one of several outputs)."""
+        made = {node.name: node for node in self.graph.nodes[first_new:]}
+        node = made.get(output.node)
+        if output.index is not None or node is None or node.guard is not None or name in self.taken:
+            if name in self.taken:
+                return output
+            return self._add_named(name, "identity", [output], location, path)
+        del self.taken[node.name]
+        self.renamed[node.name] = name
+        node.name = name
+        self.taken[name] = node
+        return Ref(name)
+
+    def _add_named(self, name, type_name, inputs, location, path) -> Ref:
+        node = Node(name, type_name, {}, list(inputs), location, path, calls=tuple(self.calls))
+        self.graph.nodes.append(node)
+        self.taken[name] = node
+        return Ref(name)
+
+    def _apply_renames(self) -> None:
+        if not self.renamed:
+            return
+
+        def final(ref):
+            name = ref.node
+            while name in self.renamed:
+                name = self.renamed[name]
+            return Ref(name, ref.index) if name != ref.node else ref
+
+        for node in self.graph.nodes:
+            node.inputs = [final(ref) for ref in node.inputs]
+            node.after = tuple(final(Ref(name)).node for name in node.after)
+            if node.guard is not None:
+                guard = node.guard
+                node.guard = dataclasses.replace(guard, body=final(guard.body),
+                                                 shortcut_input=final(guard.shortcut_input),
+                                                 output=final(Ref(guard.output)).node)
+        self.graph.outputs = [final(ref) for ref in self.graph.outputs]
 
     def _resolve_type(self, type_key, scope, location, path) -> str:
         type_name = type_key
@@ -308,7 +363,7 @@ class _Expander:
         if len(self.graph.nodes) >= self.max_nodes:
             raise SpecError(f"the spec expands to more than {self.max_nodes} nodes; check `repeat` "
                             "counts (the limit is builder.expand.MAX_NODES)", location, path)
-        node = Node(name, type_name, args, [], location, path)
+        node = Node(name, type_name, args, [], location, path, calls=tuple(self.calls))
         for ref in inputs:
             if isinstance(ref, _Pending):
                 self.pending.append((node, len(node.inputs), ref))
@@ -352,13 +407,17 @@ class _Expander:
                                                      f"blocks.{block_name}.params.{key}")
         inner = scope.child(scope.full_name(local), variables, isolated=True)
         self.block_stack.append(block_name)
+        self.calls.append((block_name, location))
         try:
             anchor = self._add(inner, "input", "identity", {}, inputs, location, path) \
                 if isinstance(inputs[0], _Pending) else inputs[0]
             inner.names["input"] = anchor
             return self._expand_list(block.layers, inner, anchor, f"blocks.{block_name}.layers")
+        except SpecError as exc:
+            raise exc.called_from(block_name, location) from None
         finally:
             self.block_stack.pop()
+            self.calls.pop()
 
     # -- constructs --------------------------------------------------------------------------
     def _construct(self, kind, args, scope, local, named, inputs, location, path) -> Ref:
@@ -468,6 +527,25 @@ class _Expander:
     def _resolve_pending(self) -> None:
         for node, position, pending in self.pending:
             node.inputs[position] = self._lookup(pending.text, pending.scope, pending.location, pending.path)
+
+
+def _written_names(items) -> set:
+    """The literal `name:`s of a node list and of the unnamed constructs in it (which share its
+    scope), so automatic names never take one the spec writes further down."""
+    names: set = set()
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        name = item.get("name")
+        if isinstance(name, str) and "$" not in name:
+            names.add(name)
+        elif name is None:
+            for construct in ("repeat", "residual"):
+                body = item.get(construct)
+                if isinstance(body, dict):
+                    for key in ("layers", "post"):
+                        names |= _written_names(body.get(key))
+    return names
 
 
 def _deep_substitute(value, variables):

@@ -51,6 +51,7 @@ class Node:
     path: str
     guard: Guard | None = None
     after: tuple = ()  # names that must be computed first (for guards)
+    calls: tuple = ()  # the block calls it sits in, outermost first: (block name, Location of the call)
 
 
 @dataclass
