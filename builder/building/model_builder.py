@@ -3,12 +3,14 @@ registry, call them on KerasTensors, and return Functional `keras.Model`s."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
 from ..errors import SpecError
 from ..language.expand import PROJECTION, SUBMODEL
-from ..language.layer_registry import LAYER_TYPES
+from ..language.expressions import ExpressionError, Unresolved
+from ..language.layer_registry import LAYER_TYPES, wrong_argument_value
 from ..language.spec_graph import Graph, Node, Ref
 
 SAME_SHAPE_MERGES = ("add", "subtract", "multiply", "average", "maximum")
@@ -71,6 +73,7 @@ def build_graph(graph: Graph, models: dict, sizes: dict):
         if node.guard is not None and not _guard_builds(node, tensors, built_groups):
             continue
         inputs = [_tensor(tensors, ref, node) for ref in node.inputs]
+        node = _with_shapes_resolved(node, tensors, graph.aliases)
         tensors[node.name] = _call(node, inputs, models, sizes)
     outputs = [_tensor(tensors, ref, None) for ref in graph.outputs]
     return keras.Model(
@@ -78,6 +81,32 @@ def build_graph(graph: Graph, models: dict, sizes: dict):
         outputs[0] if len(outputs) == 1 else outputs,
         name=graph.name,
     )
+
+
+def _with_shapes_resolved(node: Node, tensors: dict, aliases: dict) -> Node:
+    """The node with the arguments that read a block's input shape (`${input.channels}`)
+    evaluated against the built tensors, and checked as expansion checks the others."""
+    if not any(isinstance(value, Unresolved) for value in node.args.values()):
+        return node
+
+    def shape_of(ref) -> tuple:
+        name = aliases.get(ref.node, ref.node)
+        return tuple(_tensor(tensors, Ref(name, ref.index), node).shape[1:])
+
+    args = dict(node.args)
+    entry = LAYER_TYPES[node.type] if node.type in LAYER_TYPES else None
+    for key, value in node.args.items():
+        if not isinstance(value, Unresolved):
+            continue
+        try:
+            args[key] = value.resolve(shape_of)
+        except ExpressionError as exc:
+            raise SpecError(str(exc), value.location, value.path, node.calls) from None
+        arg = entry.args.get(key) if entry is not None else None
+        if arg is not None and not arg.check(args[key]):
+            raise SpecError(wrong_argument_value(node.type, key, arg, args[key]), value.location, value.path,
+                            node.calls)
+    return dataclasses.replace(node, args=args)
 
 
 def _guard_builds(node: Node, tensors: dict, built_groups: dict) -> bool:

@@ -45,7 +45,10 @@ def cmd_validate(args) -> int:
             continue
         nodes = sum(len(graph.nodes) for graph in spec.graphs.values())
         models = ", ".join(spec.graphs)
-        print(f"{path}: ok ({nodes} nodes; model{'s' if len(spec.graphs) > 1 else ''} {models})")
+        waiting = spec.shape_dependent_arguments()
+        later = (f"; {waiting} argument{'s' if waiting > 1 else ''} read block input shapes, checked by "
+                 "`summary` and `build`") if waiting else ""
+        print(f"{path}: ok ({nodes} nodes; model{'s' if len(spec.graphs) > 1 else ''} {models}{later})")
     return 1 if failures else 0
 
 

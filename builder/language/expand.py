@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Location, SpecError, did_you_mean
-from .expressions import ExpressionError, substitute
+from .expressions import ExpressionError, NeedsShape, ShapeOf, Unresolved, deep_substitute
 from .functions import check_functions, declare_functions
 from .layer_registry import (
     CONSTRUCTS,
@@ -290,6 +290,7 @@ class _Expander:
                                                  shortcut_input=final(guard.shortcut_input),
                                                  output=final(Ref(guard.output)).node)
         self.graph.outputs = [final(ref) for ref in self.graph.outputs]
+        self.graph.aliases = {old: final(Ref(old)).node for old in self.renamed}
 
     def _resolve_type(self, type_key, scope, location, path) -> str:
         type_name = type_key
@@ -341,6 +342,8 @@ class _Expander:
             where = location_of(args, arg_name) or location
             if arg is None:
                 raise SpecError(unknown_argument(type_name, arg_name, entry.args), where, path)
+            if isinstance(value, Unresolved):
+                continue  # it reads the block's input shape: checked when the model is built
             if not arg.check(value):
                 raise SpecError(wrong_argument_value(type_name, arg_name, arg, value), where, path)
         resolved = {**self.defaults.get(type_name, {}), **resolved}  # checked where they are declared
@@ -394,24 +397,25 @@ class _Expander:
                                 f"{did_you_mean(key, block.params)} (it takes: "
                                 f"{', '.join(block.params) or 'nothing'})",
                                 location_of(args, key) or location, path)
-        # Arguments are evaluated where the block is called; defaults inside the block, over the
-        # spec's params and the block's earlier params, and located at the default.
         variables = dict(self.params)
+        inner = scope.child(scope.full_name(local), variables, isolated=True)
+        anchor = self._add(inner, "input", "identity", {}, inputs, location, path) \
+            if isinstance(inputs[0], _Pending) else inputs[0]
+        inner.names["input"] = anchor
+        variables["input"] = ShapeOf(anchor)  # `${input.channels}`: resolved when the model is built
+        # Arguments are evaluated where the block is called; defaults inside the block, over the
+        # spec's params, the block's earlier params and its input, and located at the default.
         for key, default in block.params.items():
             if key in args:
-                variables[key] = self._resolve_value(args[key], scope, location_of(args, key) or location,
-                                                     f"{path}.{key}")
+                variables[key] = self._resolve_argument(args[key], scope, location_of(args, key) or location,
+                                                        f"{path}.{key}")
             else:
-                variables[key] = self._resolve_value(default, scope.with_variables(variables),
-                                                     location_of(block.params, key) or block.location,
-                                                     f"blocks.{block_name}.params.{key}")
-        inner = scope.child(scope.full_name(local), variables, isolated=True)
+                variables[key] = self._resolve_argument(default, scope.with_variables(variables),
+                                                        location_of(block.params, key) or block.location,
+                                                        f"blocks.{block_name}.params.{key}")
         self.block_stack.append(block_name)
         self.calls.append((block_name, location))
         try:
-            anchor = self._add(inner, "input", "identity", {}, inputs, location, path) \
-                if isinstance(inputs[0], _Pending) else inputs[0]
-            inner.names["input"] = anchor
             return self._expand_list(block.layers, inner, anchor, f"blocks.{block_name}.layers")
         except SpecError as exc:
             raise exc.called_from(block_name, location) from None
@@ -495,17 +499,33 @@ class _Expander:
 
     # -- values and references ---------------------------------------------------------------
     def _resolve_value(self, value, scope, location, path):
+        """A value that shapes the graph (a count, a switch, a name): known now, never from the
+        block input's shape."""
         try:
             return _deep_substitute(value, scope.variables)
         except ExpressionError as exc:
             raise SpecError(str(exc), location, path) from None
+        except NeedsShape:
+            raise SpecError("this value shapes the graph, so it cannot read the block's input shape "
+                            "(known only when the model is built); `input.*` may be used in layer and block "
+                            "arguments", location, path) from None
+
+    def _resolve_argument(self, value, scope, location, path):
+        """A layer or block argument: resolved now, or kept `Unresolved` until the model is built
+        when it reads the block's input shape."""
+        try:
+            return _deep_substitute(value, scope.variables)
+        except ExpressionError as exc:
+            raise SpecError(str(exc), location, path) from None
+        except NeedsShape:
+            return Unresolved(value, dict(scope.variables), location, path)
 
     def _resolve_args(self, args, scope, location, path) -> dict:
         if args is None:
             return {}
         if not isinstance(args, dict):
             raise SpecError(f"layer arguments are a mapping; got {args!r}", location, path)
-        return {key: self._resolve_value(value, scope, location_of(args, key) or location, f"{path}.{key}")
+        return {key: self._resolve_argument(value, scope, location_of(args, key) or location, f"{path}.{key}")
                 for key, value in args.items()}
 
     def _lookup(self, text, scope, location, path, allow_switched_off=False):
@@ -548,12 +568,7 @@ def _written_names(items) -> set:
     return names
 
 
-def _deep_substitute(value, variables):
-    if isinstance(value, dict):
-        return {key: _deep_substitute(item, variables) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_deep_substitute(item, variables) for item in value]
-    return substitute(value, variables)
+_deep_substitute = deep_substitute
 
 
 # -- the document level --------------------------------------------------------------------------
@@ -669,6 +684,9 @@ def _collect(document: LocatedDict, file: str, load_file, seen: set, library: Li
             raise SpecError(f"block name '{name}' is already a layer type or keyword; rename the block",
                             location, f"blocks.{name}")
         params = body.get("params") or {}  # kept as loaded: its defaults' locations name errors
+        if "input" in params:
+            raise SpecError("a block param cannot be named `input`: inside a block, `input` is the block's input "
+                            "(`${input.channels}`)", location_of(params, "input"), f"blocks.{name}.params.input")
         _add_block(blocks, name, Block(name, params, body["layers"], location))
 
 

@@ -52,6 +52,7 @@ _EMBEDDED = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 def allowed() -> str:
     """What expressions may hold, from the tables the interpreter uses."""
     return ("numbers, strings, true/false, names, lists [a, b], mappings {'k': v}, indexing x[i] and x['key'], "
+            f"inside blocks input.{', input.'.join(SHAPE_ATTRIBUTES)}, "
             f"{' '.join(symbol for symbol, _ in _BINARY.values())}, unary - and +, "
             f"{' '.join(symbol for symbol, _ in _COMPARE.values())}, and/or/not, 'a if c else b', "
             f"the functions {', '.join(sorted(_FUNCTIONS))}, and the spec's own `functions:`")
@@ -59,6 +60,85 @@ def allowed() -> str:
 
 class ExpressionError(ValueError):
     """An expression that cannot be evaluated; the message says why."""
+
+
+class NeedsShape(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised while expanding a spec by an expression that reads a block's input shape, which is
+    known only when the model is built; the value is kept `Unresolved` until then."""
+
+
+SHAPE_ATTRIBUTES = {
+    "height": "the input's height (its first axis after the batch)",
+    "width": "the input's width (its second axis after the batch)",
+    "channels": "the input's last axis",
+    "rank": "the number of axes after the batch",
+    "shape": "the whole shape after the batch, a list",
+}
+
+
+@dataclass(frozen=True)
+class ShapeOf:
+    """`input` inside a block while the spec is expanded: the block's input, by node reference."""
+
+    ref: object
+
+
+@dataclass(frozen=True)
+class InputShape:
+    """`input` inside a block when the model is built: `input.channels`, `input.height`, ..."""
+
+    shape: tuple
+
+    def attribute(self, name: str):
+        if name not in SHAPE_ATTRIBUTES:
+            from ..errors import did_you_mean
+
+            raise ExpressionError(f"input has no '{name}'{did_you_mean(name, SHAPE_ATTRIBUTES)} "
+                                  f"(it has: {', '.join(SHAPE_ATTRIBUTES)})")
+        if name == "shape":
+            return list(self.shape)
+        if name == "rank":
+            return len(self.shape)
+        if name == "channels":
+            return self.shape[-1]
+        axis = 0 if name == "height" else 1
+        if len(self.shape) < 3:
+            raise ExpressionError(f"input.{name} needs a feature map (height, width, channels); the input "
+                                  f"has shape {tuple(self.shape)}")
+        return self.shape[axis]
+
+
+@dataclass(frozen=True, eq=False)
+class Unresolved:
+    """A spec value that reads a block's input shape: the value as written, the variables it was
+    written with (where `input` is a `ShapeOf`), and where it was written."""
+
+    value: object
+    variables: dict
+    location: object
+    path: str
+
+    def resolve(self, shape_of):
+        """The value, with `shape_of(ref)` giving the shape of a block input (without the batch)."""
+        variables = {name: _resolved_variable(value, shape_of) for name, value in self.variables.items()}
+        return deep_substitute(self.value, variables)
+
+
+def _resolved_variable(value, shape_of):
+    if isinstance(value, ShapeOf):
+        return InputShape(tuple(shape_of(value.ref)))
+    if isinstance(value, Unresolved):
+        return value.resolve(shape_of)
+    return value
+
+
+def deep_substitute(value, variables):
+    """`substitute` through the mappings and lists of a spec value."""
+    if isinstance(value, dict):
+        return {key: deep_substitute(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [deep_substitute(item, variables) for item in value]
+    return substitute(value, variables)
 
 
 @dataclass(frozen=True)
@@ -174,6 +254,9 @@ def substitute(value, scope: dict):
 
 
 def _lookup(name: str, scope: dict):
+    if name == "input" and name not in scope:
+        raise ExpressionError("unknown name 'input': inside a block, `input.channels`, `input.height`, "
+                              "`input.width` describe the block's input")
     if name not in scope:
         values = [key for key, value in scope.items() if not isinstance(value, SpecFunction)]
         known = ", ".join(sorted(values)) or "none"
@@ -181,6 +264,8 @@ def _lookup(name: str, scope: dict):
 
         raise ExpressionError(f"unknown name '{name}'{did_you_mean(name, scope)} (known: {known})")
     value = scope[name]
+    if isinstance(value, (ShapeOf, Unresolved)):
+        raise NeedsShape(name)
     if isinstance(value, SpecFunction):
         raise ExpressionError(f"'{name}' is a function: call it, e.g. {name}({', '.join(value.args)})")
     return value
@@ -226,6 +311,12 @@ class _Interpreter(ast.NodeVisitor):
         if node.id in ("true", "false"):
             return node.id == "true"
         return _lookup(node.id, self.scope)
+
+    def visit_Attribute(self, node):
+        value = self.visit(node.value)
+        if isinstance(value, InputShape):
+            return value.attribute(node.attr)
+        return self.generic_visit(node)
 
     def visit_List(self, node):
         return [self.visit(item) for item in node.elts]

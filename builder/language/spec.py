@@ -14,7 +14,7 @@ from .expand import (
     resolve_defaults,
     resolve_params,
 )
-from .expressions import ExpressionError
+from .expressions import ExpressionError, Unresolved
 from .schema import validate_document
 from .yaml_loader import LocatedDict, load_yaml_file, location_of
 from .zoo import find_spec_file, zoo_names
@@ -39,6 +39,12 @@ class Spec:
     def graph(self):
         """The main model's graph."""
         return self.graphs[self.main]
+
+    def shape_dependent_arguments(self) -> int:
+        """Arguments that read a block's input shape (`${input.channels}`): known, and checked,
+        only when the model is built."""
+        return sum(isinstance(value, Unresolved) for graph in self.graphs.values() for node in graph.nodes
+                   for value in node.args.values())
 
     def check_model(self, name: str) -> None:
         """Refuse a model name the spec does not define, listing those it does."""

@@ -63,6 +63,7 @@ class Graph:
     nodes: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     input_locations: dict = field(default_factory=dict)
+    aliases: dict = field(default_factory=dict)  # a renamed node's first name -> its name (named calls)
 
     def node_map(self) -> dict:
         return {node.name: node for node in self.nodes}
