@@ -4,7 +4,7 @@
 
 1,000 samples of the trained generator are judged by a LeNet-5 trained from specs/lenet5.yaml:
 targets mean top probability >= 0.8, all 10 classes present, none above 25% of the samples.
-Prints a Markdown table row for the README; exit status 1 if a target is missed.
+Prints a Markdown table row for docs/benchmarks.md; exit status 1 if a target is missed.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ size, its largest output difference from Keras and its single-image latency agai
 
 Trains on TensorFlow (export converts through TensorFlow whatever backend trained the model; the
 test-time and ensemble figures are the backend's own, so `--backend jax` prints those two only).
-Prints Markdown tables for the README.
+Prints Markdown tables for docs/benchmarks.md.
 """
 
 from __future__ import annotations

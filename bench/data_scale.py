@@ -12,7 +12,7 @@ the folder (decode of the crop window, random-resized-crop, flip, batch), and th
 TFRecord shards packed from it.
 
 Targets: peak RSS grows < 10% from the smallest to the largest folder and stays < 2 GB; each
-loader >= 80% of the bare loop's images/s. Prints Markdown tables for the README; exit status 1
+loader >= 80% of the bare loop's images/s. Prints Markdown tables for docs/benchmarks.md; exit status 1
 if a target is missed. Run it alone on the machine: timings beside other work mean nothing.
 """
 

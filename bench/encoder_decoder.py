@@ -8,7 +8,7 @@
 - unet_padded on shapes: mean IoU on held-out images (target >= 0.90);
 - vae on digits: KL > 0 at the end (no posterior collapse), and 100 samples from the prior judged
   by a LeNet-5 trained from specs/lenet5.yaml: mean top probability >= 0.8, >= 8 distinct classes.
-Prints a Markdown table for the README; exit status 1 if a target is missed.
+Prints a Markdown table for docs/benchmarks.md; exit status 1 if a target is missed.
 """
 
 from __future__ import annotations

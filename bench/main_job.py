@@ -3,7 +3,7 @@
     python bench/main_job.py [--backend tensorflow|jax] [--out runs/bench]
 
 Prints wall-clock time, held-out test accuracy, and whether a second run with the same seed gives
-the same result, as a Markdown table for the README.
+the same result, as a Markdown table for docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@
     python bench/metric_learning.py [--backend tensorflow|jax] [--out runs/bench] [--train KEY=VALUE ...]
 
 Targets: recall@1 on the held-out classes >= 0.95, verification ROC AUC on pairs of held-out
-images >= 0.97, training under 5 minutes on 2 CPU cores. Prints a Markdown table row for the
-README; exit status 1 if a target is missed.
+images >= 0.97, training under 5 minutes on 2 CPU cores. Prints a Markdown table row for
+docs/benchmarks.md; exit status 1 if a target is missed.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ formatted per batch, and normalised last. Training streams come in two orders:
   (`checkpoint_every_steps`) sees exactly the examples the interrupted run had left. Used for
   files and shards, and for arrays when step checkpoints or per-image crops are asked for.
 - *reshuffled*: tf.data's own shuffle buffer, reshuffled each epoch; the pipeline of small
-  in-memory datasets (their figures in the README were measured with it) and of cached data.
+  in-memory datasets (their figures in docs/benchmarks.md were measured with it) and of cached data.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def _augment_schema() -> dict:
 def _performance_schema() -> dict:
     return {
         "type": "object",
-        "description": "speed settings; results stay comparable (see the README's benchmarks)",
+        "description": "speed settings; results stay comparable (see docs/benchmarks.md)",
         "properties": {
             "mixed_precision": {"enum": ["float32", "mixed_float16", "mixed_bfloat16", "auto"],
                                 "description": "Keras dtype policy: compute in 16 bits, keep float32 weights; auto: "
@@ -174,9 +174,11 @@ COMMON: dict[str, Setting] = {
     "params": Setting(_const({"type": "object", "description": "spec params used for training "
                                                                "(e.g. a small input size)"}), {}),
     "data": Setting(_data_schema, {"dataset": "digits"}),
-    "epochs": Setting(_const({"type": "integer", "minimum": 1}), 10),
-    "batch_size": Setting(_const({"type": "integer", "minimum": 1}), 64),
-    "seed": Setting(_const({"type": "integer"}), 0),
+    "epochs": Setting(_const({"type": "integer", "minimum": 1, "description": "passes over the training split"}), 10),
+    "batch_size": Setting(_const({"type": "integer", "minimum": 1,
+                                  "description": "examples per step (global: split over the devices)"}), 64),
+    "seed": Setting(_const({"type": "integer", "description": "seed of the weights, the order of the examples and "
+                                                              "the augmentation: the same seed trains the same"}), 0),
     "optimizer": Setting(lambda: one_of_keys(OPTIMIZERS, "one optimizer and its settings"),
                          {"adam": {"learning_rate": 1e-3}}),
     "schedule": Setting(lambda: one_of_keys(SCHEDULES, "learning-rate schedule over the planned epochs"),

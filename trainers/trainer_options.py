@@ -18,8 +18,10 @@ def _reconstruction_loss(default: str) -> Setting:
 
 
 SUPERVISED_OPTIONS = {
-    "label_smoothing": Setting(lambda: FRACTION, 0.0),
-    "metrics": Setting(lambda: {"type": "array", "items": {"enum": METRICS.names()}}, ["accuracy"]),
+    "label_smoothing": Setting(lambda: {**FRACTION, "description": "spread this share of each label's "
+                                        "probability over the other classes"}, 0.0),
+    "metrics": Setting(lambda: {"type": "array", "items": {"enum": METRICS.names()},
+                                "description": "metrics reported each epoch and in metrics.json"}, ["accuracy"]),
     "class_weight": Setting(lambda: {
         "description": "'balanced', or {class index: weight}",
         "anyOf": [{"const": "balanced"}, {"type": "object", "additionalProperties": {"type": "number"}},

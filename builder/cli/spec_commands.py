@@ -1,4 +1,4 @@
-"""The commands over specs (validate, summary, build, schema, compare, plot) and `devices`.
+"""The commands over specs (validate, summary, build, schema, reference, compare, plot) and `devices`.
 
 Keras is imported only by the commands that build, so `validate` and `--help` never load
 TensorFlow or JAX.
@@ -104,11 +104,20 @@ def _schema_arguments(parser) -> None:
 def cmd_schema(args) -> int:
     from ..language.schema import schema_json
 
-    text = schema_json()
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
+    return _emit(schema_json(), args.output)
+
+
+def cmd_reference(args) -> int:
+    from ..language.reference import reference_markdown
+
+    return _emit(reference_markdown(), args.output)
+
+
+def _emit(text: str, output: str | None) -> int:
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
-        print(f"wrote {args.output}")
+        print(f"wrote {output}")
     else:
         sys.stdout.write(text)
     return 0
@@ -208,6 +217,10 @@ for _command in (
     Command("schema", "print the spec JSON Schema (or write it with -o)",
             "The JSON Schema of spec files, generated from the layer and trainer registries.",
             _schema_arguments, cmd_schema, 90),
+    Command("reference", "print the spec reference page (or write it with -o)",
+            "Every top-level key, construct, expression form, layer type and argument, initializer, "
+            "regularizer and trainer setting, as Markdown generated from the registries (docs/reference.md).",
+            _schema_arguments, cmd_reference, 95),
     Command("devices", "the backend, library versions and the devices each backend sees",
             "Print the Keras backend, the installed library versions and the devices TensorFlow and JAX see; warn "
             "when an NVIDIA GPU is present but the installed wheels are CPU-only.", _devices_arguments, cmd_devices,

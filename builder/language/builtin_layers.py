@@ -124,15 +124,23 @@ _register("dense", lambda L: L.Dense, {
 }, "fully connected layer (keras.layers.Dense)", category="core")
 
 # Pooling ---------------------------------------------------------------------------------------
-_register("maxpool", lambda L: L.MaxPooling2D, _pool_args(), category="pooling")
-_register("avgpool", lambda L: L.AveragePooling2D, _pool_args(), category="pooling")
-_register("maxpool1d", lambda L: L.MaxPooling1D, _pool_args(), category="pooling")
-_register("avgpool1d", lambda L: L.AveragePooling1D, _pool_args(), category="pooling")
+_register("maxpool", lambda L: L.MaxPooling2D, _pool_args(), "2D max pooling (keras.layers.MaxPooling2D)",
+          category="pooling")
+_register("avgpool", lambda L: L.AveragePooling2D, _pool_args(), "2D average pooling (keras.layers.AveragePooling2D)",
+          category="pooling")
+_register("maxpool1d", lambda L: L.MaxPooling1D, _pool_args(), "1D max pooling (keras.layers.MaxPooling1D)",
+          category="pooling")
+_register("avgpool1d", lambda L: L.AveragePooling1D, _pool_args(),
+          "1D average pooling (keras.layers.AveragePooling1D)", category="pooling")
 _GLOBAL_ARGS = {"keepdims": Arg("bool", False, "keep the spatial axes with size 1")}
-_register("global_avg_pool", lambda L: L.GlobalAveragePooling2D, _GLOBAL_ARGS, category="pooling")
-_register("global_max_pool", lambda L: L.GlobalMaxPooling2D, _GLOBAL_ARGS, category="pooling")
-_register("global_avg_pool1d", lambda L: L.GlobalAveragePooling1D, _GLOBAL_ARGS, category="pooling")
-_register("global_max_pool1d", lambda L: L.GlobalMaxPooling1D, _GLOBAL_ARGS, category="pooling")
+_register("global_avg_pool", lambda L: L.GlobalAveragePooling2D, _GLOBAL_ARGS,
+          "mean over height and width (keras.layers.GlobalAveragePooling2D)", category="pooling")
+_register("global_max_pool", lambda L: L.GlobalMaxPooling2D, _GLOBAL_ARGS,
+          "maximum over height and width (keras.layers.GlobalMaxPooling2D)", category="pooling")
+_register("global_avg_pool1d", lambda L: L.GlobalAveragePooling1D, _GLOBAL_ARGS,
+          "mean over the steps (keras.layers.GlobalAveragePooling1D)", category="pooling")
+_register("global_max_pool1d", lambda L: L.GlobalMaxPooling1D, _GLOBAL_ARGS,
+          "maximum over the steps (keras.layers.GlobalMaxPooling1D)", category="pooling")
 
 # Normalization and regularization --------------------------------------------------------------
 _register("batchnorm", lambda L: L.BatchNormalization, {
@@ -159,7 +167,7 @@ _register("dropout", lambda L: L.Dropout, {
 _register("spatial_dropout", lambda L: L.SpatialDropout2D, {
     "rate": Arg("number", REQUIRED, "fraction of channels dropped during training", minimum=0),
     "seed": Arg("int", None, "random seed"),
-}, category="regularization")
+}, "dropout of whole channels during training (keras.layers.SpatialDropout2D)", category="regularization")
 _register("l2_normalize", lambda L: L.UnitNormalization, {
     "axis": Arg("ints", -1, "the axis (or axes) normalized to unit Euclidean length"),
 }, "scale each vector to unit L2 length (keras.layers.UnitNormalization): embeddings on the unit sphere",
@@ -167,7 +175,7 @@ _register("l2_normalize", lambda L: L.UnitNormalization, {
 _register("rescaling", lambda L: L.Rescaling, {
     "scale": Arg("number", REQUIRED, "multiplier"),
     "offset": Arg("number", 0.0, "added after scaling"),
-}, category="preprocessing")
+}, "x * scale + offset (keras.layers.Rescaling)", category="preprocessing")
 
 
 def _normalization(mean=None, variance=None, adapt=False, axis=-1, name=None):
@@ -242,39 +250,40 @@ _register("relu", lambda L: L.ReLU, {
     "max_value": Arg("number", None, "upper clip", minimum=0),
     "negative_slope": Arg("number", 0.0, "slope below the threshold", minimum=0),
     "threshold": Arg("number", 0.0, "values below are set to zero (or the negative slope)"),
-}, category="activation")
+}, "rectified linear unit, optionally clipped or leaky (keras.layers.ReLU)", category="activation")
 _register("relu6", lambda L: L.ReLU, {}, "min(max(x, 0), 6)", category="activation", fixed={"max_value": 6.0})
 _register("leaky_relu", lambda L: L.LeakyReLU, {
     "negative_slope": Arg("number", 0.3, "slope for x < 0", minimum=0),
-}, category="activation")
-_register("elu", lambda L: L.ELU, {"alpha": Arg("number", 1.0, "scale for x < 0")}, category="activation")
+}, "x for x >= 0, negative_slope * x below (keras.layers.LeakyReLU)", category="activation")
+_register("elu", lambda L: L.ELU, {"alpha": Arg("number", 1.0, "scale for x < 0")},
+          "exponential linear unit (keras.layers.ELU)", category="activation")
 for _name in ("gelu", "swish", "hard_swish", "sigmoid", "tanh"):
     _register(_name, lambda L: L.Activation, {}, f"keras.activations.{_name}", category="activation",
               fixed={"activation": _name})
 _register("softmax", lambda L: L.Softmax, {"axis": Arg("ints", -1, "axis to normalize over")},
-          category="activation")
+          "probabilities over an axis (keras.layers.Softmax)", category="activation")
 _register("activation", lambda L: L.Activation, {
     "fn": Arg("string", REQUIRED, "activation name", choices=ACTIVATIONS, keras_name="activation"),
 }, "any Keras activation by name", category="activation")
 
 # Shape -----------------------------------------------------------------------------------------
-_register("flatten", lambda L: L.Flatten, {}, category="reshaping")
+_register("flatten", lambda L: L.Flatten, {}, "one vector per example (keras.layers.Flatten)", category="reshaping")
 _register("reshape", lambda L: L.Reshape, {
     "target_shape": Arg("shape", REQUIRED, "new shape without the batch axis; -1 once to infer"),
-}, category="reshaping")
+}, "the same values in a new shape (keras.layers.Reshape)", category="reshaping")
 _register("zero_padding", lambda L: L.ZeroPadding2D, {
     "padding": Arg("padding", 1, "rows/columns of zeros: n, [rows, cols] or [[top, bottom], [left, right]]",
                    minimum=0),
-}, category="reshaping")
+}, "zeros around the feature map (keras.layers.ZeroPadding2D)", category="reshaping")
 _register("cropping", lambda L: L.Cropping2D, {
     "cropping": Arg("padding", REQUIRED, "rows/columns removed: n, [rows, cols] or [[top, bottom], [left, right]]",
                     minimum=0),
-}, category="reshaping")
+}, "rows and columns cut from the borders (keras.layers.Cropping2D)", category="reshaping")
 _register("upsampling", lambda L: L.UpSampling2D, {
     "size": Arg("ints", 2, "upsampling factor", minimum=1),
     "interpolation": Arg("string", "nearest", "interpolation",
                          choices=("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area")),
-}, category="reshaping")
+}, "repeat or interpolate rows and columns (keras.layers.UpSampling2D)", category="reshaping")
 _register_own("crop_to_match", lambda own: own.CropToMatch, {},
               "centre-crop the first input to the second's height and width (U-Net's copy and crop); "
               "from: [map, reference]", inputs="many", category="reshaping")

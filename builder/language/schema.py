@@ -46,7 +46,7 @@ TOP_LEVEL_KEYS = {
     "main": "in a multi-model spec, the model `build` returns by default",
     "expect": "published figures the built model must match (checked by tests and `summary`)",
     "test_overrides": "params for a quick forward pass at a small input (used by the test suite)",
-    "train": "how to train it (see the README's training section)",
+    "train": "how to train it (see docs/training.md)",
 }
 
 _EXPR = {"$ref": "#/$defs/expression"}
