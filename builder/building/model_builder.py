@@ -13,7 +13,7 @@ from ..language.expressions import ExpressionError, Unresolved
 from ..language.layer_registry import LAYER_TYPES, wrong_argument_value
 from ..language.spec_graph import Graph, Node, Ref
 
-SAME_SHAPE_MERGES = ("add", "subtract", "multiply", "average", "maximum")
+ELEMENTWISE_MERGES = ("add", "subtract", "multiply", "average", "maximum")  # inputs broadcast
 
 # Refused before any weight is allocated; raise them for genuinely larger networks.
 MAX_PARAMS = 2_000_000_000  # weights in all models of a spec
@@ -145,7 +145,7 @@ def _fail(node: Node | None, message: str):
 
 
 def _call(node: Node, inputs: list, models: dict, sizes: dict):
-    if node.type in SAME_SHAPE_MERGES or node.type == "concat":
+    if node.type in ELEMENTWISE_MERGES or node.type == "concat":
         _check_merge(node, inputs)
     layer = _make_layer(node, inputs, models)
     many = node.type == SUBMODEL and len(inputs) > 1 or (

@@ -502,7 +502,7 @@ class _Expander:
         """A value that shapes the graph (a count, a switch, a name): known now, never from the
         block input's shape."""
         try:
-            return _deep_substitute(value, scope.variables)
+            return deep_substitute(value, scope.variables)
         except ExpressionError as exc:
             raise SpecError(str(exc), location, path) from None
         except NeedsShape:
@@ -514,7 +514,7 @@ class _Expander:
         """A layer or block argument: resolved now, or kept `Unresolved` until the model is built
         when it reads the block's input shape."""
         try:
-            return _deep_substitute(value, scope.variables)
+            return deep_substitute(value, scope.variables)
         except ExpressionError as exc:
             raise SpecError(str(exc), location, path) from None
         except NeedsShape:
@@ -568,9 +568,6 @@ def _written_names(items) -> set:
     return names
 
 
-_deep_substitute = deep_substitute
-
-
 # -- the document level --------------------------------------------------------------------------
 def resolve_params(document: LocatedDict, overrides: dict | None, file: str,
                    functions: dict | None = None) -> dict:
@@ -600,7 +597,7 @@ def resolve_params(document: LocatedDict, overrides: dict | None, file: str,
                                 f"{default!r} (a {type(default).__name__})", location, f"--set {key}")
         else:
             try:
-                value = _deep_substitute(default, {**functions, **params})
+                value = deep_substitute(default, {**functions, **params})
             except ExpressionError as exc:
                 raise SpecError(str(exc), location, f"params.{key}") from None
         params[key] = value
@@ -626,7 +623,7 @@ def resolve_defaults(document: LocatedDict, params: dict, functions: dict) -> di
             if arg_name not in entry.args:
                 raise SpecError(unknown_argument(type_name, arg_name, entry.args), where, f"{path}.{arg_name}")
             try:
-                value = _deep_substitute(value, variables)
+                value = deep_substitute(value, variables)
             except ExpressionError as exc:
                 raise SpecError(str(exc), where, f"{path}.{arg_name}") from None
             if not entry.args[arg_name].check(value):

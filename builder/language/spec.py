@@ -6,15 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Location, SpecError, did_you_mean
-from .expand import (
-    MAX_NODES,
-    _deep_substitute,
-    expand_document,
-    load_library,
-    resolve_defaults,
-    resolve_params,
-)
-from .expressions import ExpressionError, Unresolved
+from .expand import MAX_NODES, expand_document, load_library, resolve_defaults, resolve_params
+from .expressions import ExpressionError, Unresolved, deep_substitute
 from .schema import validate_document
 from .yaml_loader import LocatedDict, load_yaml_file, location_of
 from .zoo import find_spec_file, zoo_names
@@ -92,6 +85,6 @@ def load_spec(path: str | Path, overrides: dict | None = None, max_nodes: int = 
 
 def _resolved(document, key, params, file) -> dict:
     try:
-        return _deep_substitute(dict(document.get(key) or {}), params)
+        return deep_substitute(dict(document.get(key) or {}), params)
     except ExpressionError as exc:
         raise SpecError(str(exc), location_of(document, key) or Location(file, 1, 1), key) from None
