@@ -129,3 +129,45 @@ def test_the_spec_must_hold_both_networks(tmp_path, write_spec):
     """)
     with pytest.raises(SpecError, match="needs models named generator and discriminator"):
         run_training(spec, None, None, out=tmp_path, verbose=0)
+
+
+GAN_WITH_NORMALIZATION = """
+params: {latent: 4}
+models:
+  generator:
+    input: [$latent]
+    layers:
+      - dense: {units: 256, activation: tanh}
+      - reshape: {target_shape: [16, 16, 1]}
+  discriminator:
+    input: [16, 16, 1]
+    layers:
+      - normalization: {adapt: true}
+        name: standardize
+      - flatten: {}
+      - dense: {units: 1}
+train:
+  trainer: adversarial
+  data: {dataset: digits, image_size: [16, 16]}
+  epochs: 1
+  batch_size: 64
+"""
+
+
+def test_the_discriminator_adapts_to_real_images_and_the_generator_refuses(tmp_path, write_spec):
+    from trainers.loop import load_trained_model
+
+    folder, _ = run_training(write_spec(GAN_WITH_NORMALIZATION), None, None, out=tmp_path / "runs", verbose=0)
+    from builder.language.train_section import resolve_train
+
+    config = resolve_train({"trainer": "adversarial", "data": {"dataset": "digits", "image_size": [16, 16]}})
+    real = adversarial.real_batches(config, (16, 16, 1))[1]  # the images the run trained on, in [-1, 1]
+    weights = {w.name: keras.ops.convert_to_numpy(w) for w in
+               load_trained_model(folder / "discriminator.keras").get_layer("standardize").weights}
+    assert weights["mean"].ravel() == pytest.approx([real.mean()], rel=1e-4)
+    assert weights["variance"].ravel() == pytest.approx([real.var()], rel=1e-4)
+    in_generator = GAN_WITH_NORMALIZATION.replace("      - dense: {units: 256, activation: tanh}",
+                                                  "      - normalization: {adapt: true}\n"
+                                                  "      - dense: {units: 256, activation: tanh}")
+    with pytest.raises(Exception, match="`adapt: true` asks for statistics of the training data"):
+        run_training(write_spec(in_generator, "generator.yaml"), None, None, out=tmp_path / "again", verbose=0)

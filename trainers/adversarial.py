@@ -24,6 +24,7 @@ from keras import ops
 from builder.errors import SpecError
 
 from . import plots
+from .adaptation import adapt_normalizations
 from .datasets import load_dataset
 from .errors import TrainingFault
 from .optimization import make_optimizer
@@ -310,6 +311,9 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
     d_opt.build(discriminator.trainable_variables)
     if checkpoint is not None:
         _restore(checkpoint, generator, discriminator, g_opt, d_opt)
+    else:  # the discriminator sees real images: its normalizations adapt to them; noise has nothing to adapt to
+        adapt_normalizations(discriminator, lambda: (real[i:i + 256] for i in range(0, len(real), 256)))
+        adapt_normalizations(generator, None)
     engine = placement.engine if placement is not None else None
     step = make_step(generator, discriminator, g_opt, d_opt, config["adversarial"], config["seed"], engine)
     whole_batches = placement.whole_batches if placement is not None else contextlib.nullcontext
