@@ -103,6 +103,19 @@ def load_digits(config: dict) -> Splits:
 SHAPE_CLASSES = ("circle", "square", "triangle")
 
 
+def shape_mask(kind: int, cy: float, cx: float, radius: float, rows, cols):
+    """Pixels inside a circle (0), square (1) or triangle (2) of about `radius` around (cy, cx);
+    `rows` and `cols` are the pixel centres' coordinates."""
+    if kind == 0:
+        return (rows - cy) ** 2 + (cols - cx) ** 2 <= radius ** 2
+    if kind == 1:
+        half = radius * 0.85
+        return (np.abs(rows - cy) <= half) & (np.abs(cols - cx) <= half)
+    top, base = cy - radius, cy + radius * 0.8
+    half_width = (rows - top) / (base - top) * radius
+    return (rows >= top) & (rows <= base) & (np.abs(cols - cx) <= half_width)
+
+
 def generate_shapes(count: int, size: int = 32, seed: int = 0):
     """Coloured circles, squares and triangles on noise: images, labels and per-pixel masks.
 
@@ -117,15 +130,7 @@ def generate_shapes(count: int, size: int = 32, seed: int = 0):
     for i, label in enumerate(labels):
         radius = rng.uniform(0.18, 0.32) * size
         cy, cx = rng.uniform(radius, size - radius, 2)
-        if label == 0:
-            inside = (rows - cy) ** 2 + (cols - cx) ** 2 <= radius ** 2
-        elif label == 1:
-            half = radius * 0.85
-            inside = (np.abs(rows - cy) <= half) & (np.abs(cols - cx) <= half)
-        else:
-            top, base = cy - radius, cy + radius * 0.8
-            half_width = (rows - top) / (base - top) * radius
-            inside = (rows >= top) & (rows <= base) & (np.abs(cols - cx) <= half_width)
+        inside = shape_mask(label, cy, cx, radius, rows, cols)
         colour = rng.uniform(0.55, 1.0, 3).astype("float32")
         images[i][inside] = colour
         masks[i][inside] = label + 1
