@@ -1,13 +1,14 @@
-"""The commands that take trained runs further: `ensemble` (average classifier runs) and
-`export` (a serving format, checked in its own runtime). Registered into `builder.cli`'s command
-registry when the `trainers` plugin loads; Keras is imported only when one of them runs."""
+"""The commands that take trained runs further: `ensemble` (average classifier runs), `export`
+(a serving format, checked in its own runtime) and `sample` (new images from a generative run).
+Registered into `builder.cli`'s command registry when the `trainers` plugin loads; Keras is
+imported only when one of them runs."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-from builder.cli import Command, common_options, register_command
+from builder.cli import Command, UsageError, common_options, register_command
 
 from .commands import data_forms, parse_data
 from .errors import DataError
@@ -63,6 +64,34 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _sample_arguments(parser) -> None:
+    parser.add_argument("run", metavar="RUN_DIR", help="a vae or adversarial run folder")
+    parser.add_argument("-n", "--count", type=int, default=64, help="how many images (default 64)")
+    parser.add_argument("-o", "--output", metavar="PNG", help="the grid of samples (default RUN_DIR/sampled.png)")
+    parser.add_argument("--array", metavar="NPY", help="also the images as an N x H x W x C array in [0, 1]")
+    parser.add_argument("--class", dest="class_index", type=int, metavar="K",
+                        help="the class to draw, for a class-conditional model")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
+    common_options(parser, overrides=False)
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from .generation import sample_run, save_samples
+
+    if args.count < 1:
+        raise UsageError("-n must be at least 1")
+    images = sample_run(args.run, args.count, args.seed, args.class_index)
+    output = args.output or os.path.join(args.run, "sampled.png")
+    save_samples(images, output)
+    print(f"{len(images)} samples of shape {images.shape[1:]}: {output}")
+    if args.array:
+        np.save(args.array, images)
+        print(f"array: {args.array}")
+    return 0
+
+
 for _command in (
     Command("ensemble", "average the probabilities of classifier runs",
             "Evaluate classifier runs and their average side by side on the first run's test split (or --data); "
@@ -71,5 +100,9 @@ for _command in (
             "Export with Keras's model.export, load the artifact in its own runtime and compare its outputs with "
             "the Keras model's on test images (within 1e-4); the image preprocessing is written beside it.",
             _export_arguments, cmd_export, 66),
+    Command("sample", "draw new images from a generative run (vae, adversarial)",
+            "Feed noise to a run's generator (the VAE's decoder on the prior N(0, I), or the GAN's generator) and "
+            "write a grid of the images (and, with --array, the images themselves in [0, 1]).",
+            _sample_arguments, cmd_sample, 67),
 ):
     register_command(_command)

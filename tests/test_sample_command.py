@@ -1,0 +1,45 @@
+"""`sample`: new images from a generative run (the VAE's decoder on the prior, the GAN's
+generator on noise), as a grid and as an array in the data's range."""
+
+import numpy as np
+import pytest
+
+from builder import load_spec
+from builder.cli.main import main
+from trainers import run_training
+from trainers.generation import sample_run
+
+from .conftest import SPECS
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    made = {}
+    for name in ("vae", "dcgan_digits"):
+        small = load_spec(SPECS / f"{name}.yaml").test_overrides
+        made[name], _ = run_training(SPECS / f"{name}.yaml", small, {"epochs": 1, "batch_size": 64}, out=out,
+                                     verbose=0)
+    made["lenet5"], _ = run_training(SPECS / "lenet5.yaml", None, {"epochs": 1}, out=out, verbose=0)
+    return made
+
+
+@pytest.mark.parametrize("name", ["vae", "dcgan_digits"])
+def test_samples_are_images_in_the_data_range_and_seeded(runs, name, tmp_path, capsys):
+    grid, array = tmp_path / "grid.png", tmp_path / "samples.npy"
+    assert main(["sample", str(runs[name]), "-n", "12", "-o", str(grid), "--array", str(array), "--seed", "3"]) == 0
+    images = np.load(array)
+    size = 16 if name == "vae" else 32
+    assert images.shape == (12, size, size, 1) and images.min() >= 0 and images.max() <= 1
+    assert np.abs(images[0] - images[1]).max() > 0 and grid.stat().st_size > 1000  # one image per noise vector
+    assert f"12 samples of shape ({size}, {size}, 1): {grid}" in capsys.readouterr().out
+    np.testing.assert_array_equal(sample_run(runs[name], 12, seed=3), images)
+    assert not np.array_equal(sample_run(runs[name], 12, seed=4), images)
+
+
+def test_sample_refuses_a_class_for_an_unconditional_run_and_a_classifier_run(runs, capsys):
+    assert main(["sample", str(runs["vae"]), "--class", "7"]) == 1
+    assert "holds an unconditional model (its decoder takes noise alone): --class needs a class-conditional one" \
+        in capsys.readouterr().err
+    assert main(["sample", str(runs["lenet5"])]) == 1
+    assert "sample draws images from a generative run (vae, adversarial)" in capsys.readouterr().err
