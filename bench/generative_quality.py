@@ -1,0 +1,100 @@
+"""Generative quality as the field measures it, for specs/vae.yaml and specs/dcgan_digits.yaml
+trained from their own `train:` sections (or runs given with --vae / --gan).
+
+    python bench/generative_quality.py [--backend tensorflow|jax] [--out runs/bench] [--vae RUN] [--gan RUN]
+
+1,000 samples of each generator against the held-out real test digits, on the 84 features of a
+LeNet-5 trained on the training split only (never on generated or test images): Fréchet distance,
+KID (unbiased, with its standard error), precision and recall (k = 3), and the mean top
+probability of an independent judge (an RBF support-vector classifier trained on the 8x8 training
+digits; samples are averaged down to 8x8) with the share of each class it sees. Reference rows:
+the training digits against the same test digits (the floor), uniform noise, and one training
+digit repeated. Each generator's figures are written to its run folder as quality.json. Prints a
+Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from training_run import parse_training_args
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+SAMPLES = 1000
+
+
+def main() -> int:
+    def extra(parser):
+        parser.add_argument("--vae", help="a trained vae run folder (default: train specs/vae.yaml)")
+        parser.add_argument("--gan", help="a trained dcgan_digits run folder (default: train its spec)")
+
+    args = parse_training_args(__doc__.splitlines()[0], extra)
+    import keras
+    from sklearn.svm import SVC
+
+    from builder.language.train_section import resolve_train
+    from trainers import run_training
+    from trainers.datasets import load_dataset
+    from trainers.generation import sample_run
+    from trainers.generative_metrics import frechet_distance, kernel_inception_distance, precision_recall
+    from trainers.loop import load_trained_model
+    from trainers.pipeline import Preprocessing, materialize
+
+    runs, minutes = {}, {}
+    for name, given, spec in (("vae", args.vae, "vae"), ("dcgan_digits", args.gan, "dcgan_digits")):
+        start = time.perf_counter()
+        runs[name] = Path(given) if given else run_training(SPECS / f"{spec}.yaml", out=args.out, verbose=0)[0]
+        minutes[name] = (time.perf_counter() - start) / 60 if not given else None
+    features_run, _ = run_training(SPECS / "lenet5.yaml", out=args.out, verbose=0)
+    classifier = load_trained_model(features_run)
+    features = keras.Model(classifier.input, classifier.layers[-2].output)
+
+    splits = load_dataset(resolve_train({"data": {"dataset": "digits"}})["data"])
+    train32, _ = materialize(splits.train, Preprocessing.of((32, 32, 1), {}))
+    test32, _ = materialize(splits.test, Preprocessing.of((32, 32, 1), {}))
+    train8, train_labels = materialize(splits.train, Preprocessing.of((8, 8, 1), {}))
+    judge = SVC(gamma="scale", probability=True, random_state=0).fit(train8.reshape(len(train8), -1), train_labels)
+
+    def shrink(images):  # 32x32 -> 8x8 by averaging 4x4 blocks
+        return images.reshape(len(images), 8, 4, 8, 4).mean(axis=(2, 4)).reshape(len(images), -1)
+
+    reference = np.asarray(features.predict(test32, verbose=0))
+    rng = np.random.default_rng(0)
+    candidates = {
+        "training digits (floor)": train32,
+        **{name: sample_run(run, SAMPLES, seed=2026) for name, run in runs.items()},
+        "uniform noise": rng.uniform(0, 1, (SAMPLES, 32, 32, 1)).astype("float32"),
+        "one digit repeated": np.repeat(train32[:1], SAMPLES, axis=0),
+    }
+    real_confidence = float(judge.predict_proba(shrink(test32)).max(axis=1).mean())
+    print(f"reference: {len(test32)} held-out test digits; judge mean top probability on them {real_confidence:.3f}")
+    print("\n| samples | FD | KID x 1000 | precision | recall | judge confidence (vs real) | class shares min-max |")
+    print("|---|---|---|---|---|---|---|")
+    for name, images in candidates.items():
+        sample_features = np.asarray(features.predict(images, verbose=0))
+        kid, kid_error = kernel_inception_distance(reference, sample_features, subset_size=min(len(test32), 300))
+        precision, recall = precision_recall(reference, sample_features)
+        probabilities = judge.predict_proba(shrink(images))
+        confidence = float(probabilities.max(axis=1).mean())
+        shares = np.bincount(probabilities.argmax(axis=1), minlength=10) / len(images)
+        figures = {"frechet_distance": frechet_distance(reference, sample_features), "kid": kid,
+                   "kid_standard_error": kid_error, "precision": precision, "recall": recall,
+                   "judge_mean_top_probability": confidence, "judge_real_mean_top_probability": real_confidence,
+                   "class_shares": shares.round(4).tolist(), "samples": len(images), "reference_images": len(test32),
+                   "training_minutes": minutes.get(name)}
+        if name in runs:
+            (runs[name] / "quality.json").write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"| {name} | {figures['frechet_distance']:.2f} | {kid * 1000:.1f} +- {kid_error * 1000:.1f} | "
+              f"{precision:.3f} | {recall:.3f} | {confidence:.3f} ({confidence / real_confidence:.0%}) | "
+              f"{shares.min():.2f}-{shares.max():.2f} |")
+    print(f"\nbackend {args.backend}; training minutes: "
+          + ", ".join(f"{name} {value:.1f}" for name, value in minutes.items() if value is not None))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
