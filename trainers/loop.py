@@ -13,6 +13,7 @@ import numpy as np
 from builder.errors import did_you_mean
 
 from . import plots
+from .adaptation import adapt_normalizations
 from .errors import DataError, TrainingFault
 from .pipeline import TrainStream
 from .run_folder import EpochCheckpoint, StepCheckpoint, atomic_write, last_checkpoint
@@ -175,8 +176,6 @@ def start_weights(model, config: dict, training_inputs=None) -> None:
     """Before a new run's first epoch: adapt the normalization layers that ask for it (from
     `training_inputs()`, batches of model inputs), copy `init_from` weights in, then apply
     `freeze`."""
-    from .adaptation import adapt_normalizations
-
     adapt_normalizations(model, training_inputs)
     initialize_from(model, config.get("init_from"))  # older run folders lack it
     freeze_layers(model, config["freeze"])
