@@ -27,6 +27,7 @@ from . import plots
 from .adaptation import adapt_normalizations
 from .datasets import load_dataset
 from .errors import TrainingFault
+from .generation import pixels_from_tanh, save_samples
 from .optimization import make_optimizer
 from .pipeline import Preprocessing, materialize
 from .registries import ADVERSARIAL_LOSSES
@@ -351,9 +352,7 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
 
 
 def save_grid(samples: np.ndarray, path: Path, title: str, columns: int = 8) -> None:
-    images = (np.clip(samples, -1.0, 1.0) + 1.0) / 2.0
-    rows = [list(images[r:r + columns]) for r in range(0, len(images), columns)]
-    plots.image_grid(rows, path, title=f"generator samples from fixed noise, {title}")
+    save_samples(pixels_from_tanh(samples), path, f"generator samples from fixed noise, {title}", columns)
 
 
 def _save_checkpoint(folder: Path, epoch: int, history: list, generator, discriminator, g_opt, d_opt) -> None:

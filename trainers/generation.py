@@ -28,13 +28,22 @@ def sample_run(run, count: int, seed: int = 0, class_index: int | None = None) -
                         "needs a class-conditional one")
     if len(generator.inputs) != 1:
         raise DataError(f"{generator.name} takes {len(generator.inputs)} inputs; sample feeds noise to one")
+    images = draw(generator, count, seed)
+    return pixels_from_tanh(images) if trainer == "adversarial" else np.clip(images, 0.0, 1.0)
+
+
+def draw(generator, count: int, seed: int = 0) -> np.ndarray:
+    """The generator's outputs for `count` draws of its input from N(0, I)."""
     noise = np.random.default_rng(seed).standard_normal((count, *generator.inputs[0].shape[1:])).astype("float32")
-    images = np.asarray(generator.predict(noise, verbose=0, batch_size=256))
-    if trainer == "adversarial":  # the generator's tanh range [-1, 1] back to the data's [0, 1]
-        images = (images + 1.0) / 2.0
-    return np.clip(images, 0.0, 1.0)
+    return np.asarray(generator.predict(noise, verbose=0, batch_size=256))
 
 
-def save_samples(images: np.ndarray, path: Path, columns: int = 8) -> None:
+def pixels_from_tanh(images: np.ndarray) -> np.ndarray:
+    """A GAN generator's tanh range [-1, 1] as the data's pixels in [0, 1]."""
+    return (np.clip(images, -1.0, 1.0) + 1.0) / 2.0
+
+
+def save_samples(images: np.ndarray, path: Path, title: str | None = None, columns: int = 8) -> None:
+    """Images in [0, 1] as a grid, `columns` to a row."""
     rows = [list(images[i:i + columns]) for i in range(0, len(images), columns)]
-    plots.image_grid(rows, Path(path), title=f"{len(images)} samples")
+    plots.image_grid(rows, Path(path), title=title or f"{len(images)} samples")

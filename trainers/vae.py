@@ -18,6 +18,7 @@ from builder.errors import SpecError
 
 from . import loop, plots
 from .datasets import load_dataset
+from .generation import draw
 from .optimization import make_optimizer
 from .pipeline import Preprocessing, model_inputs, preview, steps_per_epoch
 from .reconstruction import check_reproduces_input, datasets, save_reconstructions, shown_split
@@ -131,10 +132,7 @@ def wrap(model, config: dict):
 
 def sample_prior(network, count: int, seed: int = 0) -> np.ndarray:
     """Images decoded from `count` draws of z ~ N(0, I)."""
-    decoder = network.get_layer("decoder")
-    latent = tuple(decoder.inputs[0].shape[1:])
-    z = np.random.default_rng(seed).standard_normal((count, *latent)).astype("float32")
-    return np.asarray(decoder.predict(z, verbose=0, batch_size=256))
+    return draw(network.get_layer("decoder"), count, seed)
 
 
 def save_prior_samples(network, path: Path, seed: int = 0, rows: int = 8, columns: int = 10) -> None:
