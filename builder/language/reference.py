@@ -11,7 +11,7 @@ import json
 from .expressions import SHAPE_ATTRIBUTES, allowed
 from .keras_catalog import INITIALIZERS, REGULARIZERS
 from .layer_registry import ARG_KINDS, LAYER_TYPES, REQUIRED, RESERVED_NODE_KEYS
-from .schema import TOP_LEVEL_KEYS, _construct_schemas
+from .schema import TOP_LEVEL_KEYS, construct_schemas
 from .train_section import TRAINERS
 
 CATEGORY_ORDER = ("conv", "core", "pooling", "normalization", "regularization", "activation", "reshaping",
@@ -55,7 +55,8 @@ def _nodes() -> str:
             "same spec or a construct) and these keys:\n",
             "| key | meaning |\n|---|---|\n" + "".join(f"| `{key}` | {_cell(NODE_KEYS[key])} |\n"
                                                    for key in RESERVED_NODE_KEYS)]
-    for name, schema in _construct_schemas(["add", "concat"]).items():
+    merges = [name for name, entry in LAYER_TYPES.items() if entry.category == "merge"]
+    for name, schema in construct_schemas(merges).items():
         text.append(f"### `{name}`\n\n{schema['description']}.\n")
         required = set(schema.get("required", ()))
         rows = "".join(f"| `{key}` | {'required' if key in required else 'optional'} |\n"

@@ -144,7 +144,7 @@ _FUNCTION = {
 }
 
 
-def _construct_schemas(merge_types: list[str]) -> dict:
+def construct_schemas(merge_types: list[str]) -> dict:
     layers = {"$ref": "#/$defs/layers"}
     return {
         "repeat": {
@@ -190,7 +190,7 @@ def generate_schema() -> dict:
     types = LAYER_TYPES
     merge_types = [name for name, entry in types.items() if entry.category == "merge"]
     args_defs = {f"args_{name}": _args_object(name, entry) for name, entry in types.items()}
-    constructs = _construct_schemas(merge_types)
+    constructs = construct_schemas(merge_types)
     train, trainer_sections = train_schemas()
     node_properties = {
         "name": {"type": "string", "description": "name of this node; others refer to it in `from`"},
