@@ -15,7 +15,6 @@ from trainers.box_ops import (
     encode,
     match_anchors,
     non_max_suppression,
-    to_numpy,
 )
 from trainers.detection_data import generate_shapes_boxes
 
@@ -24,6 +23,12 @@ def tensor(value):
     import keras
 
     return keras.ops.convert_to_tensor(value)
+
+
+def to_numpy(value):
+    import keras
+
+    return keras.ops.convert_to_numpy(value)
 
 
 def random_boxes(rng, count):

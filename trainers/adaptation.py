@@ -35,11 +35,11 @@ def adapt_normalizations(model, training_inputs) -> list[str]:
     names = ", ".join(layer.name for layer, _ in targets)
     if training_inputs is None:
         raise DataError(f"{names}: `adapt: true` asks for statistics of the training data, which this "
-                            "trainer does not stream; give the normalization `mean` and `variance`")
+                        "trainer does not stream; give the normalization `mean` and `variance`")
     for layer, owner in targets:
         if owner is not model and not _fed_by_model_input(model, owner):
             raise DataError(f"{layer.name}: `adapt: true` inside '{owner.name}', which is not called on the "
-                                "model's input; adapt a normalization in the main model instead")
+                            "model's input; adapt a normalization in the main model instead")
         if any(layer.input is tensor for tensor in owner.inputs):
             layer.adapt(training_inputs())
         else:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 from keras import ops
 from keras.utils import bounding_boxes
@@ -24,10 +23,6 @@ class AnchorLevel:
     stride: int
     sizes: tuple
     aspect_ratios: tuple = (0.5, 1.0, 2.0)
-
-    @property
-    def per_cell(self) -> int:
-        return len(self.sizes) * len(self.aspect_ratios)
 
 
 def anchor_boxes(levels, image_size: tuple) -> np.ndarray:
@@ -114,6 +109,3 @@ def batched_non_max_suppression(boxes, scores, classes, max_output: int, iou_thr
     offsets = ops.cast(classes, boxes.dtype)[:, None] * spread
     return non_max_suppression(boxes + offsets, scores, max_output, iou_threshold, score_threshold)
 
-
-def to_numpy(value):
-    return keras.ops.convert_to_numpy(value)

@@ -96,7 +96,7 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
     fields: dict = {}
     rows = []
     for name, node in graph.items():
-        layer = model.get_layer(name)
+        layer = node.layer
         out_shape = _shape(layer.output) if not isinstance(layer.output, (list, tuple)) else None
         producers = [graph[p] for p in node.inputs]
         in_shape = _input_shape(layer, out_shape) if node.inputs else out_shape

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
-from .layer_graph import INLINED_INPUT, LayerNode, inlined_graph
+from .layer_graph import LayerNode, inlined_graph
 
 COMMUTATIVE = {"Add", "Multiply", "Average", "Maximum"}
 
@@ -26,8 +26,7 @@ class WeightTransferError(ValueError):
 
 
 def _transparent(layer: LayerNode) -> bool:
-    return (not layer.shapes and len(layer.inputs) == 1 and layer.kind not in COMMUTATIVE) or (
-        layer.kind == INLINED_INPUT and len(layer.inputs) == 1)
+    return not layer.shapes and len(layer.inputs) == 1 and layer.kind not in COMMUTATIVE
 
 
 def _canonical(layers: dict, name: str) -> str:
@@ -91,8 +90,9 @@ def _pair_by_print(children_a, children_b, prints_a, prints_b):
 def _difference(layers_a, layers_b, prints_a, prints_b) -> str:
     """The first weighted layer, in graph order, of each model that has no counterpart in the
     other: where the two structures part (everything after it differs as a consequence)."""
-    first_a = next((name for name in prints_a if prints_a[name] not in set(prints_b.values())), None)
-    first_b = next((name for name in prints_b if prints_b[name] not in set(prints_a.values())), None)
+    only_a, only_b = set(prints_a.values()) - set(prints_b.values()), set(prints_b.values()) - set(prints_a.values())
+    first_a = next((name for name, print_ in prints_a.items() if print_ in only_a), None)
+    first_b = next((name for name, print_ in prints_b.items() if print_ in only_b), None)
     if first_a is None or first_b is None:
         return "the models hold the same layers but connect them differently"
     return (f"the models part at source layer {_describe(layers_a[first_a])} and target layer "
