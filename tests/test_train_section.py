@@ -27,8 +27,8 @@ train:
 """
 
 
-FIT_TRAINERS = "supervised, reconstruction, segmentation and vae"
-WEIGHT_TRAINERS = "supervised, reconstruction, segmentation, vae and metric"  # those that start from weights
+FIT_TRAINERS = "supervised, reconstruction, segmentation, vae and detection"
+WEIGHT_TRAINERS = "supervised, reconstruction, segmentation, vae, metric and detection"  # those that start from weights
 
 
 @pytest.mark.parametrize("extra, users", [("freeze: [dense1]", WEIGHT_TRAINERS),

@@ -55,6 +55,10 @@ def test_forward_pass_at_small_input(path):
             np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-4)
     elif trainer == "adversarial":  # the generator: latent vectors -> tanh images
         assert outputs[0].ndim == 4 and np.abs(outputs[0]).max() <= 1
+    elif trainer == "detection":  # per anchor: class logits, box offsets; the heads start at a 1% score
+        (logits, offsets), classes = outputs, small.params["classes"]
+        assert logits.shape[1:] == (offsets.shape[1], classes) and offsets.shape[2] == 4
+        assert abs(float(np.mean(1 / (1 + np.exp(-logits)))) - 0.01) < 0.005
     elif trainer == "metric":  # the Siamese pair: one distance per pair, between unit vectors
         assert outputs[0].shape == (2, 1) and 0 <= outputs[0].min() and outputs[0].max() <= 2 + 1e-5
     else:  # reconstruction, vae: the first output is an image of the input's shape, in [0, 1]

@@ -6,9 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 
+BOX_FORMAT = "xyxy"  # the detection trainer's boxes, in pixels
 
-def flip(keras, args, seed, shape):
-    return [keras.layers.RandomFlip(args.get("mode", "horizontal"), seed=seed)]
+
+def flip(keras, args, seed, shape, bounding_box_format=None):
+    return [keras.layers.RandomFlip(args.get("mode", "horizontal"), seed=seed,
+                                    bounding_box_format=bounding_box_format)]
+
+
+def flip_with_boxes(keras, args, seed, shape):
+    return flip(keras, args, seed, shape, BOX_FORMAT)
 
 
 def flip_image(settings: dict, image, seed):
@@ -33,13 +40,23 @@ def rotation(keras, args, seed, shape):
     return [keras.layers.RandomRotation(args.get("factor", 0.05), fill_mode="constant", seed=seed)]
 
 
-def translation(keras, args, seed, shape):
+def translation(keras, args, seed, shape, bounding_box_format=None):
     factor = args.get("factor", 0.1)
-    return [keras.layers.RandomTranslation(factor, factor, fill_mode="constant", seed=seed)]
+    return [keras.layers.RandomTranslation(factor, factor, fill_mode="constant", seed=seed,
+                                           bounding_box_format=bounding_box_format)]
 
 
-def zoom(keras, args, seed, shape):
-    return [keras.layers.RandomZoom(args.get("factor", 0.1), fill_mode="constant", seed=seed)]
+def translation_with_boxes(keras, args, seed, shape):
+    return translation(keras, args, seed, shape, BOX_FORMAT)
+
+
+def zoom(keras, args, seed, shape, bounding_box_format=None):
+    return [keras.layers.RandomZoom(args.get("factor", 0.1), fill_mode="constant", seed=seed,
+                                    bounding_box_format=bounding_box_format)]
+
+
+def zoom_with_boxes(keras, args, seed, shape):
+    return zoom(keras, args, seed, shape, BOX_FORMAT)
 
 
 def brightness(keras, args, seed, shape):

@@ -29,6 +29,7 @@ from .settings import FIT_SETTINGS, FRACTION, NON_NEGATIVE, POSITIVE, TrainerEnt
 from .trainer_options import (
     ADVERSARIAL_OPTIONS,
     ADVERSARIAL_SETTINGS,
+    DETECTION_OPTIONS,
     METRIC_OPTIONS,
     METRIC_SETTINGS,
     RECONSTRUCTION_OPTIONS,
@@ -46,6 +47,16 @@ def _datasets():
 def _records():
     from . import records
     return records
+
+
+def _detection_data():
+    from . import detection_data
+    return detection_data
+
+
+def _annotation_files():
+    from . import annotation_files
+    return annotation_files
 
 
 def _optimization():
@@ -99,6 +110,14 @@ for _name, _entry in {
                                 "images/ and masks/ of the same file names", path="folder"),
     "tfrecord": DatasetEntry(lambda config: _records().load_tfrecord(config),
                              "TFRecord shards written by `python -m builder data pack`", path="folder"),
+    "shapes_boxes": DatasetEntry(lambda config: _detection_data().load_shapes_boxes(config),
+                                 "generated images of 1 to 5 circles, squares and triangles, each with its box "
+                                 "and class (detection)"),
+    "coco": DatasetEntry(lambda config: _annotation_files().load_coco(config),
+                         "a COCO detection annotation file; its images under data.images (default: its folder)",
+                         path="file"),
+    "voc": DatasetEntry(lambda config: _annotation_files().load_voc(config),
+                        "a Pascal VOC folder: Annotations/*.xml and JPEGImages/", path="folder"),
     "npz": DatasetEntry(lambda config: _datasets().load_npz(config),
                         "arrays x, y (or x_train, y_train, x_test, y_test) in a .npz file", path="file"),
     **{f"keras:{name}": DatasetEntry(_keras_dataset(name), f"keras.datasets.{name} (Keras's cache, else downloaded)")
@@ -139,14 +158,17 @@ _RANGE = {"type": "array", "items": POSITIVE, "minItems": 2, "maxItems": 2}
 for _name, _entry in {
     "flip": AugmentationEntry(lambda *a: _augmentation().flip(*a), "random mirror images",
                               {"mode": {"enum": ["horizontal", "vertical", "horizontal_and_vertical"]}}, "exactly",
-                              per_image=lambda *a: _augmentation().flip_image(*a)),
+                              per_image=lambda *a: _augmentation().flip_image(*a),
+                              with_boxes=lambda *a: _augmentation().flip_with_boxes(*a)),
     "crop": AugmentationEntry(lambda *a: _augmentation().crop(*a), "pad, then cut a random window of the original "
                               "size", {"padding": {"type": "integer", "minimum": 1}}),
     "rotation": AugmentationEntry(lambda *a: _augmentation().rotation(*a), "random rotation by up to factor of a "
                                   "full turn", _FACTOR),
     "translation": AugmentationEntry(lambda *a: _augmentation().translation(*a), "random shift by up to factor of "
-                                     "the size", _FACTOR),
-    "zoom": AugmentationEntry(lambda *a: _augmentation().zoom(*a), "random zoom by up to factor", _FACTOR),
+                                     "the size", _FACTOR,
+                                     with_boxes=lambda *a: _augmentation().translation_with_boxes(*a)),
+    "zoom": AugmentationEntry(lambda *a: _augmentation().zoom(*a), "random zoom by up to factor", _FACTOR,
+                              with_boxes=lambda *a: _augmentation().zoom_with_boxes(*a)),
     "brightness": AugmentationEntry(lambda *a: _augmentation().brightness(*a), "random brightness change", _FACTOR,
                                     "no"),
     "contrast": AugmentationEntry(lambda *a: _augmentation().contrast(*a), "random contrast change", _FACTOR, "no"),
@@ -248,6 +270,11 @@ def _trainer_class_adversarial():
     return AdversarialTrainer
 
 
+def _trainer_class_detection():
+    from .detection import DetectionTrainer
+    return DetectionTrainer
+
+
 for _entry in (
     TrainerEntry("supervised", "images and class labels; cross-entropy, accuracy",
                  _trainer_class_supervised, FIT_SETTINGS, SUPERVISED_OPTIONS),
@@ -263,5 +290,7 @@ for _entry in (
     TrainerEntry("adversarial", "a generator and a discriminator (GAN), each with its own optimizer",
                  _trainer_class_adversarial, ADVERSARIAL_SETTINGS,
                  ADVERSARIAL_OPTIONS),
+    TrainerEntry("detection", "a single-shot detector: anchors matched by IoU, focal and box losses, per-class "
+                 "non-maximum suppression, COCO mAP", _trainer_class_detection, FIT_SETTINGS, DETECTION_OPTIONS),
 ):
     TRAINERS.register(_entry.name, _entry)

@@ -156,7 +156,7 @@ def load_image_folder(config: dict) -> Splits:
     and `test/` are used if present. A folder of plain images (no sub-folders) gives unlabelled
     images (all label 0, no class names) for the trainers that need no labels. Files are checked
     (`trainers.image_files`) and listed, never loaded here."""
-    root = _existing_path(config, "image_folder", want_dir=True)
+    root = existing_path(config, "image_folder", want_dir=True)
     strict = bool(config.get("strict", False))
     if (root / "train").is_dir() and (root / "test").is_dir():
         files, y, names, skipped = _class_folder_files(root / "train", strict)
@@ -195,7 +195,7 @@ def _class_folder_files(root: Path, strict: bool):
 def load_mask_folder(config: dict) -> Splits:
     """Segmentation data: `root/images/<name>.png` with `root/masks/<name>.png` (same file stem),
     each mask a single-channel image whose pixel values are class indices (0: background)."""
-    root = _existing_path(config, "mask_folder", want_dir=True)
+    root = existing_path(config, "mask_folder", want_dir=True)
     image_dir, mask_dir = root / "images", root / "masks"
     if not image_dir.is_dir() or not mask_dir.is_dir():
         raise DataError(f"{root} needs two sub-folders, images/ and masks/, with files of the same name")
@@ -232,14 +232,14 @@ def _mask_values(mask_files: list) -> list:
         return list(pool.map(largest, mask_files))
 
 
-def _existing_path(config: dict, dataset: str, want_dir: bool) -> Path:
+def existing_path(config: dict, dataset: str, want_dir: bool) -> Path:
     if not config.get("path"):
         raise DataError(f"dataset '{dataset}' needs `data: {{path: ...}}` (or --data {dataset}:PATH)")
     path = Path(config["path"]).expanduser()
     if not path.exists():
         raise DataError(f"{path}: no such {'folder' if want_dir else 'file'}")
     if want_dir and not path.is_dir():
-        raise DataError(f"{path} is a file; dataset '{dataset}' needs a folder of class sub-folders")
+        raise DataError(f"{path} is a file; dataset '{dataset}' reads a folder")
     return path
 
 
@@ -247,7 +247,7 @@ def _existing_path(config: dict, dataset: str, want_dir: bool) -> Path:
 def load_npz(config: dict) -> Splits:
     """Arrays from a .npz file: `x` and `y` (split here), or `x_train`, `y_train`, `x_test`,
     `y_test` (and optionally `x_val`, `y_val`). Integer pixels are scaled from 0..255 to 0..1."""
-    path = _existing_path(config, "npz", want_dir=False)
+    path = existing_path(config, "npz", want_dir=False)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

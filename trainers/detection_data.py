@@ -1,12 +1,14 @@
 """Detection data: images with boxes and classes. `shapes_boxes` is generated (seeded, any
 size): 1 to 5 filled circles, squares and triangles of random colour, size and position on a
-noisy background, each with its tight box."""
+noisy background, each with its tight box. COCO and Pascal VOC files are read by
+`trainers.annotation_files` into the same splits."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .datasets import SHAPE_CLASSES, shape_mask
+from .datasets import SHAPE_CLASSES, Splits, shape_mask, split_indices
+from .sources import ArraySplit, FileSplit
 
 MAX_OBJECTS = 5
 
@@ -40,3 +42,37 @@ def generate_shapes_boxes(count: int, size: int = 64, seed: int = 0, max_objects
             classes[i, kept] = kind
             kept += 1
     return images, boxes, classes
+
+
+def load_shapes_boxes(config: dict) -> Splits:
+    """`shapes_boxes` at `data.image_size` (square, default 64) with `data.count` images (default 1,500)."""
+    size = (config.get("image_size") or [64, 64])[0]
+    images, boxes, classes = generate_shapes_boxes(config.get("count", 1500), size, config.get("seed", 0))
+    return split_detections(images, boxes / size, classes, config, SHAPE_CLASSES)
+
+
+def padded(objects: list, max_objects: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image lists of (class, box) as arrays padded to the most objects in one image:
+    (examples, max_objects, 4) and (examples, max_objects) with -1 for no object."""
+    most = max_objects or max([len(found) for found in objects] + [1])
+    boxes = np.zeros((len(objects), most, 4), "float32")
+    classes = np.full((len(objects), most), -1, "int64")
+    for i, found in enumerate(objects):
+        for k, (label, box) in enumerate(found[:most]):
+            boxes[i, k], classes[i, k] = box, label
+    return boxes, classes
+
+
+def split_detections(images, boxes, classes, config: dict, class_names, skipped=()) -> Splits:
+    """Train/validation/test splits (seeded, as the other datasets') of images in memory (an array)
+    or on disk (a list of files), with boxes as fractions of each image's size."""
+    parts = split_indices(np.zeros(len(images), "int64"), config)  # one stratum: images hold several classes
+    splits = []
+    for part in parts:
+        labels = np.zeros(len(part), "int64")
+        if isinstance(images, np.ndarray):
+            splits.append(ArraySplit(images[part], labels, boxes=boxes[part], box_classes=classes[part]))
+        else:
+            splits.append(FileSplit([images[i] for i in part], labels, boxes=boxes[part], box_classes=classes[part]))
+    channels = int(images.shape[-1]) if isinstance(images, np.ndarray) else None
+    return Splits(*splits, list(class_names), channels=channels, skipped=list(skipped))

@@ -310,3 +310,14 @@ def _tensorflow_devices(count: int | None) -> tuple[list, str]:
     if count > len(local):
         raise _too_many(count, len(local), kind)
     return local[:count], kind.lower()
+
+
+def per_replica(loss):
+    """Under a TensorFlow distribution strategy each replica's share of the loss: Keras sums the
+    replicas' gradients, and its own losses divide by the replica count, so an overridden
+    `compute_loss` must too. (On JAX the step is one program over the global batch.)"""
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    return loss / tf.distribute.get_strategy().num_replicas_in_sync

@@ -1,5 +1,6 @@
 """The commands that take trained runs further: `ensemble` (average classifier runs), `export`
-(a serving format, checked in its own runtime) and `sample` (new images from a generative run).
+(a serving format, checked in its own runtime), `sample` (new images from a generative run) and
+`detect` (boxes found in image files by a detection run).
 Registered into `builder.cli`'s command registry when the `trainers` plugin loads; Keras is
 imported only when one of them runs."""
 
@@ -92,6 +93,38 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def _detect_arguments(parser) -> None:
+    parser.add_argument("run", metavar="RUN_DIR", help="a detection run folder")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument("-o", "--output", metavar="DIR",
+                        help="where detections.json and the drawn images go (default RUN_DIR/detected)")
+    parser.add_argument("--min-score", type=float, default=0.3,
+                        help="report detections scoring at least this (default 0.3)")
+    common_options(parser, overrides=False)
+
+
+def cmd_detect(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .detection_inference import detect_files
+    from .plots import detected_image
+
+    for path in args.images:
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: no such image file")
+    results = detect_files(args.run, args.images, args.min_score)
+    folder = Path(args.output or os.path.join(args.run, "detected"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "detections.json").write_text(json.dumps(results, indent=2) + "\n")
+    for number, result in enumerate(results):
+        detected_image(result, folder / f"{number:03d}_{Path(result['image']).stem}.png")
+        found = ", ".join(f"{d['class']} {d['score']:.2f}" for d in result["detections"]) or "nothing"
+        print(f"{result['image']}: {found}")
+    print(f"boxes: {folder / 'detections.json'}; drawn: {folder}")
+    return 0
+
+
 for _command in (
     Command("ensemble", "average the probabilities of classifier runs",
             "Evaluate classifier runs and their average side by side on the first run's test split (or --data); "
@@ -104,5 +137,8 @@ for _command in (
             "Feed noise to a run's generator (the VAE's decoder on the prior N(0, I), or the GAN's generator) and "
             "write a grid of the images (and, with --array, the images themselves in [0, 1]).",
             _sample_arguments, cmd_sample, 67),
+    Command("detect", "find objects in image files with a detection run",
+            "Run a detection run's model on image files: boxes (in each image's own pixels), classes and scores "
+            "as detections.json, and each image with its boxes drawn.", _detect_arguments, cmd_detect, 68),
 ):
     register_command(_command)

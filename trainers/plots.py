@@ -1,5 +1,5 @@
 """Pictures for the run folder: learning curves, the confusion matrix, image grids, segmentation
-overlays, embedding maps and ROC curves."""
+overlays, detections, embedding maps and ROC curves."""
 
 from __future__ import annotations
 
@@ -115,6 +115,58 @@ def segmentation_overlay(images: np.ndarray, truth: np.ndarray, predicted: np.nd
     legend = [plt.Rectangle((0, 0), 1, 1, color=colours[i % 10]) for i in range(1, len(class_names))]
     fig.legend(legend, class_names[1:], loc="lower center", ncol=max(1, len(legend)))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def detections(images: np.ndarray, truth: list, found: list, class_names: list, path: Path,
+               min_score: float, columns: int = 4) -> None:
+    """Each image with its true boxes (dashed) and the predicted ones scoring at least
+    `min_score` (solid, with class and score), a colour per class."""
+    plt = _pyplot()
+    colours = plt.get_cmap("tab10")(np.arange(10))[:, :3]
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 3.0 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.axis("off")
+    for ax, image, (true_boxes, true_classes), predicted in zip(axes.flat, images, truth, found):
+        ax.imshow(_displayable(image), cmap="gray")
+        for (x1, y1, x2, y2), label in zip(true_boxes, true_classes):
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linestyle="--", linewidth=1,
+                                       edgecolor=colours[int(label) % 10]))
+        for (x1, y1, x2, y2), score, label in zip(predicted.boxes, predicted.scores, predicted.classes):
+            if score < min_score:
+                continue
+            colour = colours[int(label) % 10]
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=1.5, edgecolor=colour))
+            ax.text(x1, y1, f"{class_names[int(label)]} {score:.2f}", fontsize=6, color="white", va="bottom",
+                    bbox={"facecolor": colour, "pad": 1, "linewidth": 0})
+    fig.suptitle(f"dashed: true boxes; solid: detections scoring {min_score:g} or more (class, score)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def detected_image(result: dict, path: Path) -> None:
+    """One image file with the boxes `detect` found in it (a result of `detection.detect_files`)."""
+    from PIL import Image
+
+    plt = _pyplot()
+    colours = plt.get_cmap("tab10")(np.arange(10))[:, :3]
+    with Image.open(result["image"]) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    fig, ax = plt.subplots(figsize=(6, 6 * pixels.shape[0] / pixels.shape[1]))
+    ax.imshow(pixels)
+    ax.axis("off")
+    for found in result["detections"]:
+        x1, y1, x2, y2 = found["box"]
+        colour = colours[found["class_index"] % 10]
+        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=2, edgecolor=colour))
+        ax.text(x1, y1, f"{found['class']} {found['score']:.2f}", fontsize=8, color="white", va="bottom",
+                bbox={"facecolor": colour, "pad": 1, "linewidth": 0})
+    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 

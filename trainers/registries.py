@@ -56,6 +56,7 @@ class AugmentationEntry:
     crop_window: Callable[..., Any] | None = None
     per_image: Callable[..., Any] | None = None
     learns_from_training_pixels: Callable[..., dict] | None = None
+    with_boxes: Callable[..., list] | None = None
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,10 @@ def _data_schema() -> dict:
             "count": {"type": "integer", "minimum": 10, "description": "images to generate (shapes)"},
             "seed": {"type": "integer", "description": "seed for generating and splitting the data"},
             "class_names": {"type": "array", "items": {"type": "string"},
-                            "description": "names of the classes (npz, mask_folder)"},
+                            "description": "names of the classes (npz, mask_folder; voc: the classes to train, "
+                                           "in order)"},
+            "images": {"type": "string", "description": "coco: the folder its `file_name`s are under (default: the "
+                                                        "annotation file's folder)"},
             "strict": {"type": "boolean", "description": "a bad image file (empty, truncated, not an image) is an "
                                                          "error naming it, instead of a warning and a skip"},
             "cache": {"type": "string", "description": "keep decoded images after the first epoch: memory, or a "
@@ -231,3 +234,7 @@ class TrainerEntry:
 
     def merged_keys(self) -> tuple:
         return tuple(key for key, setting in self.settings().items() if setting.merged)
+
+    def summary_figures(self, model, config: dict) -> dict:
+        """What the trainer makes of a built model, for `summary` (see `Trainer.summary_figures`)."""
+        return self.load()().summary_figures(model, config)

@@ -21,6 +21,7 @@ class Split:
 
     encoded = False   # elements hold encoded image bytes, decoded by the pipeline
     random_access = True  # an epoch can be put in any order without reading it
+    boxes = None  # detection data: object boxes per example (see `box_columns`)
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -33,6 +34,10 @@ class Split:
     @property
     def has_masks(self) -> bool:
         return False
+
+    @property
+    def has_boxes(self) -> bool:
+        return self.boxes is not None
 
     def elements(self):
         """All elements in their stored order."""
@@ -53,11 +58,14 @@ def _permutation(count: int, seed: int, epoch):
 
 @dataclass
 class ArraySplit(Split):
-    """Images in memory (float32 in [0, 1], with a channel axis), labels, optional masks."""
+    """Images in memory (float32 in [0, 1], with a channel axis), labels, optional masks or
+    object boxes (see `box_columns`)."""
 
     images: np.ndarray
     labels: np.ndarray
     masks: np.ndarray | None = None
+    boxes: np.ndarray | None = None
+    box_classes: np.ndarray | None = None
 
     def __len__(self):
         return len(self.images)
@@ -70,7 +78,7 @@ class ArraySplit(Split):
         tensors = {"image": self.images.astype("float32"), "label": self.labels.astype("int32")}
         if self.masks is not None:
             tensors["mask"] = self.masks.astype("int32")
-        return tensors
+        return {**tensors, **box_columns(self)}
 
     def elements(self):
         import tensorflow as tf
@@ -85,13 +93,25 @@ class ArraySplit(Split):
         return order.map(lambda i: {key: tf.gather(value, i) for key, value in tensors.items()})
 
 
+def box_columns(split) -> dict:
+    """A detection split's objects as pipeline columns: `boxes` (examples, max_objects, 4), xyxy
+    as fractions of the image's width and height (so they survive resizing), and `box_classes`
+    (examples, max_objects), -1 where an image has fewer objects."""
+    if split.boxes is None:
+        return {}
+    return {"boxes": split.boxes.astype("float32"), "box_classes": split.box_classes.astype("int32")}
+
+
 @dataclass
 class FileSplit(Split):
-    """Image files (checked by `trainers.image_files`), their labels, optionally mask files."""
+    """Image files (checked by `trainers.image_files`), their labels, optionally mask files or
+    object boxes (see `box_columns`)."""
 
     files: list
     labels: np.ndarray
     mask_files: list | None = None
+    boxes: np.ndarray | None = None
+    box_classes: np.ndarray | None = None
     encoded = True
 
     def __len__(self):
@@ -105,13 +125,14 @@ class FileSplit(Split):
         columns = {"file": np.asarray(self.files, dtype=object).astype(str), "label": self.labels.astype("int32")}
         if self.mask_files is not None:
             columns["mask_file"] = np.asarray(self.mask_files, dtype=object).astype(str)
-        return columns
+        return {**columns, **box_columns(self)}
 
     @staticmethod
     def _read(element):
         import tensorflow as tf
 
-        result = {"image": tf.io.read_file(element["file"]), "label": element["label"]}
+        result = {key: value for key, value in element.items() if key not in ("file", "mask_file")}
+        result["image"] = tf.io.read_file(element["file"])
         if "mask_file" in element:
             result["mask"] = read_mask(element["mask_file"])
         return result

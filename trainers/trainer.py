@@ -82,6 +82,11 @@ class Trainer:
         """Test metrics of a trained model (the `evaluate` command)."""
         raise NotImplementedError(f"the {self.name} trainer has no evaluate")
 
+    def summary_figures(self, model, config: dict) -> dict:
+        """{name: value} that `summary` adds for a spec this trainer trains, from the built model
+        and the resolved `train:` config (the detector's anchor count); none by default."""
+        return {}
+
     def resume_models(self, spec_file: str, params: dict, resume: ResumePoint) -> dict:
         """The models a resumed run continues with: by default the main model as checkpointed
         (optimizer state included), under the name `main`."""

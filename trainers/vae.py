@@ -18,6 +18,7 @@ from builder.errors import SpecError
 
 from . import loop, plots
 from .datasets import load_dataset
+from .distribution import per_replica
 from .generation import draw
 from .optimization import make_optimizer
 from .pipeline import Preprocessing, model_inputs, preview, steps_per_epoch
@@ -38,17 +39,6 @@ def kl_divergence(mean, log_var):
     """KL(N(mean, exp(log_var)) || N(0, I)) per example, in nats."""
     mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
     return -0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=-1)
-
-
-def per_replica(loss):
-    """Under a TensorFlow distribution strategy each replica's share of the loss: Keras sums the
-    replicas' gradients, and its own losses divide by the replica count, so an overridden
-    `compute_loss` must too. (On JAX the step is one program over the global batch.)"""
-    if keras.backend.backend() != "tensorflow":
-        return loss
-    import tensorflow as tf
-
-    return loss / tf.distribute.get_strategy().num_replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="blueprint")

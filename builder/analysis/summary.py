@@ -56,6 +56,8 @@ def format_table(report: dict) -> str:
     out.append(f"Multiply-accumulates per example: {report['macs']:,} ({_human(report['macs'])})")
     out.append(f"Forward activation memory per example: {_human(report['activation_bytes_per_example'], 'B')} "
                "(float32)")
+    for key, value in report.get("training", {}).items():
+        out.append(f"{key.capitalize()} (train: section): {value}")
     for key, check in report.get("expect", {}).items():
         verdict = "matches" if check["ok"] else f"MISMATCH (built {check['actual']:,})"
         out.append(f"Expected {key.replace('_', ' ')}: {check['expected']:,} - {verdict}")

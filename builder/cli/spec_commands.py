@@ -70,11 +70,25 @@ def cmd_summary(args) -> int:
     models = build_models(spec, check_expect=not args.no_expect)
     names = [args.model] if args.model else list(models)
     reports = [summarize(models[name], spec) for name in names]
+    for name, report in zip(names, reports):
+        figures = _training_figures(spec, name, models[name])
+        if figures:
+            report["training"] = figures
     if args.format == "json":
         print(json.dumps(reports[0] if len(reports) == 1 else {"models": reports}, indent=2))
     else:
         print("\n\n".join(format_table(report) for report in reports))
     return 0
+
+
+def _training_figures(spec, name: str, model) -> dict:
+    """What the spec's trainer makes of its main model (a detector's anchors), for `summary`."""
+    from ..language.train_section import TRAINERS, resolve_train, trainer_of
+
+    if name != spec.main or not spec.train or trainer_of(spec.train) not in TRAINERS:
+        return {}
+    config = resolve_train(spec.train, None, spec.file)
+    return TRAINERS[config["trainer"]].summary_figures(model, config)
 
 
 def _build_arguments(parser) -> None:

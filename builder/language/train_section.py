@@ -29,6 +29,8 @@ class TrainerSection(Protocol):
 
     def merged_keys(self) -> tuple: ...
 
+    def summary_figures(self, model, config: dict) -> dict: ...
+
 
 TRAINERS: Registry[TrainerSection] = Registry("trainer")
 
