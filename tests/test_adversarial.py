@@ -90,6 +90,39 @@ def test_checkpoint_holds_both_networks_and_optimizers_and_resumes(tmp_path, mon
     assert not (folder / "checkpoints" / "epoch_001.npz").exists()
 
 
+def test_averaged_weights_swap_in_the_optimizers_moving_average_and_back():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.SGD(0.1, use_ema=True, ema_momentum=0.5)
+    optimizer.build(model.trainable_variables)
+    weights = lambda: [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]  # noqa: E731
+    steps = []
+    for step in range(3):
+        optimizer.apply([keras.ops.ones(v.shape) * (step + 1) for v in model.trainable_variables],
+                        model.trainable_variables)
+        steps.append(weights())
+    average = steps[0]  # Keras's average starts at the first step's weights
+    for later in steps[1:]:
+        average = [0.5 * a + 0.5 * w for a, w in zip(average, later)]
+    with adversarial.averaged_weights(model, optimizer):
+        for got, want in zip(weights(), average):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    for got, want in zip(weights(), steps[-1]):
+        np.testing.assert_array_equal(got, want)  # training goes on from the weights themselves
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_the_saved_generator_is_the_moving_average_and_the_checkpoint_the_weights(tmp_path, momentum):
+    optimizer = {"adam": {"learning_rate": 2e-4, "beta_1": 0.5, "use_ema": True, "ema_momentum": momentum}}
+    folder, _ = run_training(SPECS / "dcgan_digits.yaml", SMALL, {"epochs": 1, "batch_size": 64,
+                             "adversarial.generator_optimizer": optimizer}, out=tmp_path, verbose=0)
+    saved = keras.saving.load_model(folder / "generator.keras").get_weights()
+    with np.load(folder / "checkpoints" / "epoch_001.npz") as archive:
+        raw = [archive[key] for key in sorted(k for k in archive.files if k.rsplit("_", 1)[0] == "generator")]
+    same = [np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(saved, raw)]
+    assert len(saved) == len(raw)
+    assert all(same) if momentum == 0.0 else not all(same)  # momentum 0: the average is the last weights
+
+
 def test_diversity_tells_collapse_from_variety():
     rng = np.random.default_rng(0)
     real = rng.uniform(-1, 1, (16, 8, 8, 1))

@@ -336,7 +336,7 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
             sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
             bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
         step.sync()
-        with whole_batches():
+        with whole_batches(), averaged_weights(generator, g_opt):
             samples = np.asarray(generator.predict(fixed_noise, verbose=0))
         row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
                "diversity": diversity(samples, reference)}
@@ -347,8 +347,30 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
                 handle.write(f"epoch {epoch + 1}: {message}\n")
         save_grid(samples, folder / "samples" / f"epoch_{epoch + 1:03d}.png", f"epoch {epoch + 1}")
         _save_checkpoint(folder, epoch + 1, history, generator, discriminator, g_opt, d_opt)
-    with whole_batches():
+    with whole_batches(), averaged_weights(generator, g_opt):
         return _finish(folder, history, generator, discriminator, fixed_noise)
+
+
+@contextlib.contextmanager
+def averaged_weights(generator, optimizer):
+    """The generator with its optimizer's moving average of its weights in place of them, when
+    the optimizer keeps one (`use_ema`): the samples, the per-epoch figures and the saved
+    generator come from the average (the field's usual practice); training goes on, and
+    checkpoints resume, from the weights themselves."""
+    if not optimizer.use_ema:
+        yield generator
+        return
+    weights = [ops.copy(variable.value) for variable in generator.trainable_variables]
+    optimizer.finalize_variable_values(generator.trainable_variables)
+    for variable in generator.trainable_variables:
+        # its own copy: on JAX, predict may donate a variable's buffer, which would take the
+        # optimizer's average (the same array after finalize) with it
+        variable.assign(ops.copy(variable.value))
+    try:
+        yield generator
+    finally:
+        for variable, value in zip(generator.trainable_variables, weights):
+            variable.assign(value)
 
 
 def save_grid(samples: np.ndarray, path: Path, title: str, columns: int = 8) -> None:

@@ -126,7 +126,10 @@ for _name, _entry in {
     DATASETS.register(_name, _entry)
 
 # -- optimizers: make(learning_rate=schedule, **settings) -----------------------------------------
-_OPTIMIZER = {"learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "clipnorm": POSITIVE}
+_OPTIMIZER = {"learning_rate": POSITIVE, "weight_decay": NON_NEGATIVE, "clipnorm": POSITIVE,
+              "use_ema": {"type": "boolean", "description": "keep an exponential moving average of the weights and "
+                                                            "end with it (the adversarial trainer samples with it)"},
+              "ema_momentum": {**FRACTION, "description": "the average's momentum (Keras's default 0.99)"}}
 _ADAM = {**_OPTIMIZER, "beta_1": FRACTION, "beta_2": FRACTION}
 for _name, _entry in {
     "adam": OptionEntry(lambda **kw: _keras_optimizers().Adam(**kw), "keras.optimizers.Adam", _ADAM),
