@@ -51,10 +51,9 @@ def _class_loss(settings: dict, targets, logits):
     """Per anchor, summed over classes: sigmoid focal loss (or plain sigmoid cross-entropy)."""
     classes = ops.shape(logits)[-1]
     if settings["classification_loss"] == "focal":
-        focal = settings["focal"]
         per_class = keras.losses.binary_focal_crossentropy(
-            targets, logits, apply_class_balancing=True, alpha=focal.get("alpha", 0.25),
-            gamma=focal.get("gamma", 2.0), from_logits=True)
+            targets, logits, apply_class_balancing=True, alpha=settings["focal_alpha"], gamma=settings["focal_gamma"],
+            from_logits=True)
     else:
         per_class = keras.losses.binary_crossentropy(targets, logits, from_logits=True)
     return per_class * ops.cast(classes, per_class.dtype)  # Keras averages over the last axis

@@ -135,8 +135,9 @@ def _detection_schema() -> dict:
             "classification_loss": {"enum": ["focal", "cross_entropy"],
                                     "description": "focal (Lin et al. 2017, on sigmoid scores) or plain sigmoid "
                                                    "cross-entropy"},
-            "focal": {"type": "object", "description": "the focal loss's alpha and gamma",
-                      "properties": {"alpha": FRACTION, "gamma": NON_NEGATIVE}, "additionalProperties": False},
+            "focal_alpha": {**FRACTION, "description": "the focal loss's weight of the positive class"},
+            "focal_gamma": {**NON_NEGATIVE, "description": "the focal loss's focusing exponent (0: cross-entropy "
+                                                           "weighted by alpha)"},
             "box_loss": {"enum": ["smooth_l1", "ciou"],
                          "description": "smooth L1 on the encoded offsets (SSD) or 1 - CIoU of the decoded boxes"},
             "box_weight": {**NON_NEGATIVE, "description": "loss = classification + box_weight * box"},
@@ -155,7 +156,7 @@ DETECTION_OPTIONS = {
     "detection": Setting(_detection_schema, {
         "anchors": [{"stride": 8, "sizes": [16, 24]}, {"stride": 16, "sizes": [32, 48]}],
         "aspect_ratios": [0.5, 1.0, 2.0], "positive_iou": 0.5, "negative_iou": 0.4,
-        "classification_loss": "focal", "focal": {"alpha": 0.25, "gamma": 2.0}, "box_loss": "smooth_l1",
+        "classification_loss": "focal", "focal_alpha": 0.25, "focal_gamma": 2.0, "box_loss": "smooth_l1",
         "box_weight": 1.0, "score_threshold": 0.05, "nms_iou": 0.5, "candidates": 400, "max_detections": 100},
         merged=True),
 }
