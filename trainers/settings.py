@@ -64,7 +64,7 @@ def _data_schema() -> dict:
             "channels": {"enum": [1, 3], "description": "convert images to this many channels"},
             "validation_split": FRACTION,
             "test_split": FRACTION,
-            "count": {"type": "integer", "minimum": 10, "description": "images to generate (shapes)"},
+            "count": {"type": "integer", "minimum": 10, "description": "images to generate (shapes, shapes_boxes)"},
             "seed": {"type": "integer", "description": "seed for generating and splitting the data"},
             "class_names": {"type": "array", "items": {"type": "string"},
                             "description": "names of the classes (npz, mask_folder; voc: the classes to train, "
