@@ -278,3 +278,21 @@ def test_each_loss_is_near_zero_for_perfect_outputs_and_not_for_blank_ones(train
     loss = {name: float(to_numpy(training.compute_loss(y=targets, y_pred=tuple(map(tensor, outputs)))))
             for name, outputs in (("perfect", perfect), ("blank", blank))}
     assert loss["perfect"] < 0.02 and loss["blank"] > 0.5, loss
+
+
+def test_data_without_boxes_or_with_more_classes_than_the_heads_is_refused_in_one_line(trained_run):
+    from trainers.datasets import load_dataset
+    from trainers.detection import prepare
+    from trainers.detection_data import split_detections
+    from trainers.errors import DataError
+    from trainers.loop import load_trained_model
+
+    network = load_trained_model(trained_run[0])
+    config = {"data": {"dataset": "digits"}}
+    with pytest.raises(DataError, match="dataset 'digits' has no object boxes; use shapes_boxes, coco or voc"):
+        prepare(network, config, 3, load_dataset(config["data"]))
+    images, boxes, classes = generate_shapes_boxes(20, 64)
+    four = split_detections(images, boxes / 64, classes, {}, ["a", "b", "c", "d"])
+    with pytest.raises(DataError, match="the data has 4 classes .* but the model scores 3 per anchor: set the spec's "
+                                        "class count, e.g. --set classes=4"):
+        prepare(network, {"data": {"dataset": "shapes_boxes"}}, 3, four)
