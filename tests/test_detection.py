@@ -116,7 +116,8 @@ def test_coco_map_counts_iou_thresholds_as_pycocotools_does():
 
 
 def test_flips_and_shifts_move_the_boxes_with_the_objects():
-    """After the box-aware augmentations, each box still bounds its (single-colour) object."""
+    """After the box-aware augmentations (flip, shift, zoom), each box still bounds its
+    (single-colour) object."""
     import tensorflow as tf
 
     from trainers.detection import _augmentations, _finisher
@@ -129,8 +130,8 @@ def test_flips_and_shifts_move_the_boxes_with_the_objects():
         x, y = rng.integers(14, 34, 2)
         images[i, y:y + 16, x:x + 12] = 1.0
         boxes[i, 0], classes[i, 0] = (x / 64, y / 64, (x + 12) / 64, (y + 16) / 64), 1
-    config = {"augment": [{"flip": {"mode": "horizontal_and_vertical"}}, {"translation": {"factor": 0.15}}],
-              "seed": 0}
+    config = {"augment": [{"flip": {"mode": "horizontal_and_vertical"}}, {"translation": {"factor": 0.15}},
+                          {"zoom": {"factor": 0.1}}], "seed": 0}
     moving, photometric = _augmentations(config, (64, 64, 3))
     finish = _finisher((64, 64), moving, photometric)
     out_images, targets = finish({"image": tf.constant(images), "boxes": tf.constant(boxes),
