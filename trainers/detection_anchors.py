@@ -24,7 +24,7 @@ def anchor_layout(settings: dict, image_size: tuple) -> list:
 
 
 def describe_anchors(settings: dict, image_size: tuple) -> str:
-    """'1,536 (8x8 cells x 6 at stride 8 + 4x4 x 6 at stride 16)': `summary`'s and errors' words."""
+    """'480 (8x8 cells x 6 at stride 8 + 4x4 cells x 6 at stride 16)': `summary`'s and errors' words."""
     layout = anchor_layout(settings, image_size)
     total = sum(rows * cols * per_cell for _, rows, cols, per_cell in layout)
     parts = [f"{rows}x{cols} cells x {per_cell} at stride {stride}" for stride, rows, cols, per_cell in layout]
