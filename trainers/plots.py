@@ -119,12 +119,27 @@ def segmentation_overlay(images: np.ndarray, truth: np.ndarray, predicted: np.nd
     plt.close(fig)
 
 
+def _box(plt, ax, box, colour, label: str | None = None, linewidth: float = 1.5, fontsize: int = 6,
+         linestyle: str = "-") -> None:
+    """An xyxy box outlined in `colour`, with `label` on a tag of the same colour above it."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=linewidth, linestyle=linestyle,
+                               edgecolor=colour))
+    if label:
+        ax.text(x1, y1, label, fontsize=fontsize, color="white", va="bottom",
+                bbox={"facecolor": colour, "pad": 1, "linewidth": 0})
+
+
+def _class_colours(plt):
+    return plt.get_cmap("tab10")(np.arange(10))[:, :3]
+
+
 def detections(images: np.ndarray, truth: list, found: list, class_names: list, path: Path,
                min_score: float, columns: int = 4) -> None:
     """Each image with its true boxes (dashed) and the predicted ones scoring at least
     `min_score` (solid, with class and score), a colour per class."""
     plt = _pyplot()
-    colours = plt.get_cmap("tab10")(np.arange(10))[:, :3]
+    colours = _class_colours(plt)
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 3.0 * rows), squeeze=False)
     for ax in axes.flat:
@@ -133,16 +148,11 @@ def detections(images: np.ndarray, truth: list, found: list, class_names: list, 
         ax.axis("off")
     for ax, image, (true_boxes, true_classes), predicted in zip(axes.flat, images, truth, found):
         ax.imshow(_displayable(image), cmap="gray")
-        for (x1, y1, x2, y2), label in zip(true_boxes, true_classes):
-            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linestyle="--", linewidth=1,
-                                       edgecolor=colours[int(label) % 10]))
-        for (x1, y1, x2, y2), score, label in zip(predicted.boxes, predicted.scores, predicted.classes):
-            if score < min_score:
-                continue
-            colour = colours[int(label) % 10]
-            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=1.5, edgecolor=colour))
-            ax.text(x1, y1, f"{class_names[int(label)]} {score:.2f}", fontsize=6, color="white", va="bottom",
-                    bbox={"facecolor": colour, "pad": 1, "linewidth": 0})
+        for box, label in zip(true_boxes, true_classes):
+            _box(plt, ax, box, colours[int(label) % 10], linewidth=1, linestyle="--")
+        for box, score, label in zip(predicted.boxes, predicted.scores, predicted.classes):
+            if score >= min_score:
+                _box(plt, ax, box, colours[int(label) % 10], f"{class_names[int(label)]} {score:.2f}")
     fig.suptitle(f"dashed: true boxes; solid: detections scoring {min_score:g} or more (class, score)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -154,18 +164,15 @@ def detected_image(result: dict, path: Path) -> None:
     from PIL import Image
 
     plt = _pyplot()
-    colours = plt.get_cmap("tab10")(np.arange(10))[:, :3]
+    colours = _class_colours(plt)
     with Image.open(result["image"]) as image:
         pixels = np.asarray(image.convert("RGB"))
     fig, ax = plt.subplots(figsize=(6, 6 * pixels.shape[0] / pixels.shape[1]))
     ax.imshow(pixels)
     ax.axis("off")
     for found in result["detections"]:
-        x1, y1, x2, y2 = found["box"]
-        colour = colours[found["class_index"] % 10]
-        ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linewidth=2, edgecolor=colour))
-        ax.text(x1, y1, f"{found['class']} {found['score']:.2f}", fontsize=8, color="white", va="bottom",
-                bbox={"facecolor": colour, "pad": 1, "linewidth": 0})
+        _box(plt, ax, found["box"], colours[found["class_index"] % 10], f"{found['class']} {found['score']:.2f}",
+             linewidth=2, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
