@@ -156,6 +156,9 @@ def _augmentations(config: dict, shape: tuple) -> tuple[list, list]:
     would move the image without its boxes."""
     from .augmentation import augmentation_name, settings_of
 
+    def photometric_only(known) -> bool:  # changes pixel values in place, from settings alone
+        return known.moves_pixels == "no" and known.learns_from_training_pixels is None
+
     moving, photometric = [], []
     for i, entry in enumerate(config["augment"]):
         name = augmentation_name(entry)
@@ -163,11 +166,10 @@ def _augmentations(config: dict, shape: tuple) -> tuple[list, list]:
         seed = config["seed"] + i
         if known.with_boxes is not None:
             moving += known.with_boxes(keras, settings_of(entry), seed, shape)
-        elif known.moves_pixels == "no" and known.learns_from_training_pixels is None:
+        elif photometric_only(known):
             photometric += known.layers(keras, settings_of(entry), seed, shape)
         else:
-            usable = [n for n, e in AUGMENTATIONS.items() if e.with_boxes is not None or
-                      (e.moves_pixels == "no" and e.learns_from_training_pixels is None)]
+            usable = [n for n, e in AUGMENTATIONS.items() if e.with_boxes is not None or photometric_only(e)]
             raise DataError(f"augmentation '{name}' would change the image without its boxes; the detection "
                             f"trainer takes {', '.join(usable)}")
     return moving, photometric
@@ -220,10 +222,9 @@ def datasets(data: DetectionData, config: dict, job=None, training: bool = True)
     return train, val, test
 
 
-def detect_stream(network, stream, settings: dict) -> tuple[list, list]:
+def detect_stream(model, stream) -> tuple[list, list]:
     """(detections, ground truth) for every image of an evaluation stream, in one pass; the
     truth per image as (boxes (n, 4) in pixels, classes (n,)), padding removed."""
-    model = detector(network, settings)
     found, truth = [], []
     for images, targets in stream.as_numpy_iterator():
         found += detect_batches(model, [images])
@@ -232,17 +233,16 @@ def detect_stream(network, stream, settings: dict) -> tuple[list, list]:
     return found, truth
 
 
-def average_precision(network, stream, settings: dict, classes: int) -> dict:
-    """COCO mAP@[.5:.95] and mAP@0.5 of `network` on an evaluation stream (pycocotools)."""
-    found, truth = detect_stream(network, stream, settings)
+def average_precision(model, stream, classes: int) -> dict:
+    """COCO mAP@[.5:.95] and mAP@0.5 of a `detector` model on an evaluation stream (pycocotools)."""
+    found, truth = detect_stream(model, stream)
     return coco_average_precision(truth, found, classes)
 
 
-def save_detections_picture(network, data: DetectionData, settings: dict, path, count: int = 8) -> None:
+def save_detections_picture(model, data: DetectionData, path, count: int = 8) -> None:
     split = data.splits.test if len(data.splits.test) else data.splits.train
     prep = data.preprocessing
-    found, truth = detect_stream(network, eval_stream(split, prep, StreamPlan(_finisher(prep.size), count)).take(1),
-                                 settings)
+    found, truth = detect_stream(model, eval_stream(split, prep, StreamPlan(_finisher(prep.size), count)).take(1))
     plots.detections(preview(split, prep, count)["image"], truth, found, data.class_names, path, SHOWN_SCORE)
 
 
@@ -267,11 +267,12 @@ class DetectionTrainer(Trainer):
             optimizer = make_optimizer(config["optimizer"], config["schedule"], steps, config["epochs"])
             trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
         loop.fit(trainer, train, val, job)
+        finder = detector(network, settings)  # one compiled decoder for the test mAP and the picture
         metrics = loop.evaluate(trainer, test, len(data.splits.test))
         if test is not None:
-            metrics.update(average_precision(network, test, settings, trainer.classes))
+            metrics.update(average_precision(finder, test, trainer.classes))
         metrics = loop.finish(trainer, test, len(data.splits.test), folder, saved_model=network, metrics=metrics)
-        save_detections_picture(network, data, settings, folder / "detections.png")
+        save_detections_picture(finder, data, folder / "detections.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:
@@ -282,5 +283,5 @@ class DetectionTrainer(Trainer):
         _, _, test = datasets(data, config, training=False)
         metrics = loop.evaluate(trainer, test, len(data.splits.test))
         if test is not None:
-            metrics.update(average_precision(trainer.network, test, config["detection"], trainer.classes))
+            metrics.update(average_precision(detector(trainer.network, config["detection"]), test, trainer.classes))
         return metrics
