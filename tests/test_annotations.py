@@ -44,6 +44,13 @@ def coco_file(tmp_path):
     return path
 
 
+def assert_each_warned_once(warnings: list, expected: list) -> None:
+    """One warning line per expected (file, words), each naming its file and saying its words."""
+    assert len(warnings) == len(expected), warnings
+    for file, words in expected:
+        assert any(file in line and words in line for line in warnings), (file, words, warnings)
+
+
 def all_objects(splits):
     found = {}
     for split in splits.named().values():
@@ -69,9 +76,7 @@ def test_coco_boxes_become_fractions_and_each_bad_annotation_is_named(coco_file,
                 ("annotations.json", "image 6 (gone.jpg): no such file"),
                 ("annotations.json", "annotation 8 (box [1, 1, 5, 5], xywh): image 42 is not in `images`"),
                 ("broken.jpg", "empty file")]
-    assert len(warnings) == len(expected), warnings
-    for file, words in expected:
-        assert any(file in line and words in line for line in warnings), (file, words, warnings)
+    assert_each_warned_once(warnings, expected)
     assert len(splits.skipped) == len(expected)
 
 
@@ -135,9 +140,7 @@ def test_voc_reads_its_folders_and_names_each_bad_object(voc_folder, capsys):
                 ("four.xml", "the box lies outside the 50x40 image"),
                 ("six.xml", "its image six.jpg: no such file"),
                 ("seven.xml", "not a VOC annotation")]
-    assert len(warnings) == len(expected), warnings
-    for file, words in expected:
-        assert any(file in line and words in line for line in warnings), (file, words, warnings)
+    assert_each_warned_once(warnings, expected)
 
 
 def test_voc_without_declared_classes_takes_every_name_it_finds(voc_folder, capsys):
