@@ -68,11 +68,11 @@ def test_checkpoint_holds_both_networks_and_optimizers_and_resumes(tmp_path, mon
     calls = []
     original = adversarial.save_grid
 
-    def interrupt_in_epoch_two(samples, path, title, columns=8):
+    def interrupt_in_epoch_two(samples, path, title):
         calls.append(path)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        original(samples, path, title, columns)
+        original(samples, path, title)
 
     monkeypatch.setattr(adversarial, "save_grid", interrupt_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):

@@ -7,6 +7,10 @@ One interface, one train step per backend: `TensorFlowStep` (a `tf.function` wit
 losses and the means of D(x) and D(G(z)) in history.csv, checkpoints of both networks and both
 optimizers, and warnings for the failure modes the seeds name (mode collapse, vanishing
 generator gradients when D wins).
+
+A class-conditional pair (both networks take a one-hot `label` input, specs/cgan_digits.yaml)
+trains on each real batch's labels: D sees real images with their classes, G is asked for the
+same classes, and the sample grids show one class per row.
 """
 
 from __future__ import annotations
@@ -27,9 +31,17 @@ from . import plots
 from .adaptation import adapt_normalizations
 from .datasets import load_dataset
 from .errors import TrainingFault
-from .generation import pixels_from_tanh, save_samples
+from .generation import (
+    check_conditional,
+    check_same_labels,
+    label_width,
+    network_inputs,
+    one_hot,
+    pixels_from_tanh,
+    save_samples,
+)
 from .optimization import make_optimizer
-from .pipeline import Preprocessing, materialize
+from .pipeline import Preprocessing, main_input, materialize
 from .registries import ADVERSARIAL_LOSSES
 from .run_folder import STATE, atomic_write, last_checkpoint, write_history_csv
 from .trainer import ResumePoint, Trainer, TrainingJob
@@ -38,6 +50,7 @@ from .trainer_options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS
 NETWORKS = ("generator", "discriminator")
 COLLAPSE_DIVERSITY = 0.2  # samples this much less varied than real images: mode collapse
 GRID_NOISE = 64
+GRID_COLUMNS = 8
 
 
 # -- the losses, from trainers.registries.ADVERSARIAL_LOSSES ---------------------------------------
@@ -76,7 +89,7 @@ class TensorFlowStep:
 
         self.tf, self.g, self.d = tf, generator, discriminator
         self.g_opt, self.d_opt, self.settings, self.seed = g_optimizer, d_optimizer, settings, seed
-        self.latent = int(generator.inputs[0].shape[-1])
+        self.latent = int(main_input(generator).shape[-1])
         self.strategy = engine
         self.replicas = engine.num_replicas_in_sync if engine is not None else 1
         self.function = tf.function(self._step if engine is None else self._on_every_replica)
@@ -105,21 +118,24 @@ class TensorFlowStep:
 
     def _step(self, real, index):
         tf, s = self.tf, self.settings
+        real, labels = real if isinstance(real, tuple) else (real, None)
+        g, d = (lambda z: self.g(network_inputs(self.g, z, labels), training=True),
+                lambda images: self.d(network_inputs(self.d, images, labels), training=True))
         batch = tf.shape(real)[0]
         for k in range(s["n_critic"]):
             z = self._noise((batch, self.latent), index, 2 * k)
             with tf.GradientTape() as tape:
-                fake = self.g(z, training=True)
-                real_scores, fake_scores = self.d(real, training=True), self.d(fake, training=True)
+                fake = g(z)
+                real_scores, fake_scores = d(real), d(fake)
                 d_loss = discriminator_loss(s["loss"], real_scores, fake_scores, s["label_smoothing"])
                 if s["loss"] == "wgan_gp":
                     eps = self._noise((batch, 1, 1, 1), index, 2 * k + 1, uniform=True)
-                    d_loss += s["gradient_penalty"] * self._penalty(eps * real + (1.0 - eps) * fake)
+                    d_loss += s["gradient_penalty"] * self._penalty(d, eps * real + (1.0 - eps) * fake)
             grads = tape.gradient(d_loss, self.d.trainable_variables)
             self.d_opt.apply(self._share(grads), self.d.trainable_variables)
         z = self._noise((batch, self.latent), index, 15)
         with tf.GradientTape() as tape:
-            g_loss = generator_loss(s["loss"], self.d(self.g(z, training=True), training=True))
+            g_loss = generator_loss(s["loss"], d(g(z)))
         g_grads = tape.gradient(g_loss, self.g.trainable_variables)
         self.g_opt.apply(self._share(g_grads), self.g.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": discriminator_view(s["loss"], real_scores),
@@ -131,10 +147,10 @@ class TensorFlowStep:
             return grads
         return [None if grad is None else grad / self.replicas for grad in grads]
 
-    def _penalty(self, mixed):
+    def _penalty(self, critic, mixed):
         with self.tf.GradientTape() as tape:
             tape.watch(mixed)
-            scores = self.d(mixed, training=True)
+            scores = critic(mixed)
         grads = tape.gradient(scores, mixed)
         norms = self.tf.sqrt(self.tf.reduce_sum(self.tf.square(grads), axis=[1, 2, 3]) + 1e-12)
         return self.tf.reduce_mean(self.tf.square(norms - 1.0))
@@ -154,16 +170,20 @@ class JaxStep:
         self.distribution = engine
         self.g_opt, self.d_opt, self.settings = g_optimizer, d_optimizer, settings
         self.key = jax.random.PRNGKey(seed)
-        self.latent = int(generator.inputs[0].shape[-1])
+        self.latent = int(main_input(generator).shape[-1])
         self.state = self._read_state()
         self.function = jax.jit(self._step)
 
     def __call__(self, real, index: int) -> dict:
         if self.state is None:
             self.state = self._read_state()
-        real = np.asarray(real)
-        if self.distribution is not None:
-            real = self.jax.device_put(real, self.distribution.get_data_layout(real.shape).backend_layout)
+        def placed(array):
+            array = np.asarray(array)
+            if self.distribution is None:
+                return array
+            return self.jax.device_put(array, self.distribution.get_data_layout(array.shape).backend_layout)
+
+        real = tuple(placed(part) for part in real) if isinstance(real, tuple) else placed(real)
         self.state, metrics = self.function(self.state, real, index)
         return {k: float(v) for k, v in metrics.items()}
 
@@ -189,6 +209,9 @@ class JaxStep:
     def _step(self, state, real, index):
         jax, s = self.jax, self.settings
         g_train, g_rest, d_train, d_rest, g_opt_vars, d_opt_vars = state
+        real, labels = real if isinstance(real, tuple) else (real, None)
+        g_in = lambda z: network_inputs(self.g, z, labels)  # noqa: E731
+        d_in = lambda images: network_inputs(self.d, images, labels)  # noqa: E731
         batch = real.shape[0]
         key = jax.random.fold_in(self.key, index)
         for k in range(s["n_critic"]):
@@ -196,14 +219,14 @@ class JaxStep:
             z = jax.random.normal(noise_key, (batch, self.latent))
 
             def d_objective(d_train_, d_rest_, g_rest_, z, mix_key):
-                fake, g_rest_ = self.g.stateless_call(g_train, g_rest_, z, training=True)
-                real_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, real, training=True)
-                fake_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, fake, training=True)
+                fake, g_rest_ = self.g.stateless_call(g_train, g_rest_, g_in(z), training=True)
+                real_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, d_in(real), training=True)
+                fake_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, d_in(fake), training=True)
                 loss = discriminator_loss(s["loss"], real_scores, fake_scores, s["label_smoothing"])
                 if s["loss"] == "wgan_gp":
                     eps = jax.random.uniform(mix_key, (batch, 1, 1, 1))
                     mixed = eps * real + (1.0 - eps) * fake
-                    critic = lambda x: self.d.stateless_call(d_train_, d_rest_, x, training=True)[0].sum()  # noqa: E731
+                    critic = lambda x: self.d.stateless_call(d_train_, d_rest_, d_in(x), training=True)[0].sum()  # noqa: E731
                     grads = jax.grad(critic)(mixed)
                     norms = jax.numpy.sqrt(jax.numpy.sum(grads ** 2, axis=(1, 2, 3)) + 1e-12)
                     loss = loss + s["gradient_penalty"] * jax.numpy.mean((norms - 1.0) ** 2)
@@ -215,8 +238,8 @@ class JaxStep:
         z = jax.random.normal(jax.random.fold_in(key, 15), (batch, self.latent))
 
         def g_objective(g_train_):
-            fake, g_rest_ = self.g.stateless_call(g_train_, g_rest, z, training=True)
-            scores, d_rest_ = self.d.stateless_call(d_train, d_rest, fake, training=True)
+            fake, g_rest_ = self.g.stateless_call(g_train_, g_rest, g_in(z), training=True)
+            scores, d_rest_ = self.d.stateless_call(d_train, d_rest, d_in(fake), training=True)
             return generator_loss(s["loss"], scores), (g_rest_, d_rest_)
 
         (g_loss, (g_rest, d_rest)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(g_train)
@@ -273,26 +296,34 @@ def networks_of(models: dict) -> tuple:
         raise SpecError(f"the adversarial trainer needs models named generator and discriminator in the spec; "
                         f"it has {', '.join(models)}")
     generator, discriminator = models["generator"], models["discriminator"]
-    if tuple(generator.outputs[0].shape[1:]) != tuple(discriminator.inputs[0].shape[1:]):
-        raise SpecError(f"the generator makes {tuple(generator.outputs[0].shape[1:])} images but the discriminator "
-                        f"takes {tuple(discriminator.inputs[0].shape[1:])}")
+    check_conditional(generator, "generator")
+    check_conditional(discriminator, "discriminator")
+    made, taken = tuple(generator.outputs[0].shape[1:]), tuple(main_input(discriminator).shape[1:])
+    if made != taken:
+        raise SpecError(f"the generator makes {made} images but the discriminator takes {taken}")
+    check_same_labels({"generator": generator, "discriminator": discriminator}, "GAN", "specs/cgan_digits.yaml")
     return generator, discriminator
 
 
-def real_batches(config: dict, shape: tuple):
-    """Training images scaled to the generator's tanh range [-1, 1], in full batches. The loop
-    keeps them in memory (it draws its reference images from them): data that fits."""
+def real_batches(config: dict, shape: tuple, classes: int | None = None):
+    """Training images scaled to the generator's tanh range [-1, 1], in full batches, with their
+    one-hot labels when the networks take `classes` of them. The loop keeps the images in memory
+    (it draws its reference images from them): data that fits."""
     import tensorflow as tf
 
     splits = load_dataset(config["data"])
+    if classes is not None and len(splits.class_names) != classes:
+        raise SpecError(f"the networks' 'label' input takes {classes} classes; the data has "
+                        f"{len(splits.class_names)} ({', '.join(map(str, splits.class_names))})")
     prep = Preprocessing.of(shape, {})
-    parts = [materialize(split, prep)[0] for split in (splits.train, splits.val) if len(split)]
-    images = np.concatenate(parts) * 2.0 - 1.0
+    parts = [materialize(split, prep) for split in (splits.train, splits.val) if len(split)]
+    images = np.concatenate([part[0] for part in parts]) * 2.0 - 1.0
     if len(images) < config["batch_size"]:
         raise TrainingFault(f"{len(images)} training images are fewer than one batch of {config['batch_size']}")
-    dataset = tf.data.Dataset.from_tensor_slices(images).shuffle(len(images), seed=config["seed"],
-                                                                   reshuffle_each_iteration=True)
-    return dataset.batch(config["batch_size"], drop_remainder=True).prefetch(2), images
+    labels = None if classes is None else one_hot(np.concatenate([part[1] for part in parts]), classes)
+    dataset = tf.data.Dataset.from_tensor_slices(images if labels is None else (images, labels))
+    dataset = dataset.shuffle(len(images), seed=config["seed"], reshuffle_each_iteration=True)
+    return dataset.batch(config["batch_size"], drop_remainder=True).prefetch(2), images, labels
 
 
 def optimizers(config: dict, steps: int):
@@ -304,8 +335,8 @@ def optimizers(config: dict, steps: int):
 def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, history=None, verbose=1,
           checkpoint=None, placement=None) -> dict:
     generator, discriminator = networks_of(models)
-    shape = tuple(discriminator.inputs[0].shape[1:])
-    dataset, real = real_batches(config, shape)
+    shape, classes = tuple(main_input(discriminator).shape[1:]), label_width(generator)
+    dataset, real, real_labels = real_batches(config, shape, classes)
     steps = len(real) // config["batch_size"]
     g_opt, d_opt = optimizers(config, steps)
     g_opt.build(generator.trainable_variables)
@@ -313,13 +344,14 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
     if checkpoint is not None:
         _restore(checkpoint, generator, discriminator, g_opt, d_opt)
     else:  # the discriminator sees real images: its normalizations adapt to them; noise has nothing to adapt to
-        adapt_normalizations(discriminator, lambda: (real[i:i + 256] for i in range(0, len(real), 256)))
+        adapt_normalizations(discriminator, lambda: (
+            network_inputs(discriminator, real[i:i + 256], None if classes is None else real_labels[i:i + 256])
+            for i in range(0, len(real), 256)))
         adapt_normalizations(generator, None)
     engine = placement.engine if placement is not None else None
     step = make_step(generator, discriminator, g_opt, d_opt, config["adversarial"], config["seed"], engine)
     whole_batches = placement.whole_batches if placement is not None else contextlib.nullcontext
-    fixed_noise = np.random.default_rng(config["seed"]).standard_normal(
-        (GRID_NOISE, int(generator.inputs[0].shape[-1]))).astype("float32")
+    fixed_inputs = grid_inputs(generator, config["seed"])
     reference = real[np.random.default_rng(config["seed"] + 1).permutation(len(real))[:GRID_NOISE]]
     history = list(history or [])
     (folder / "samples").mkdir(exist_ok=True)
@@ -329,7 +361,9 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
         bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=["d_real", "d_fake"])
         sums: dict = {}
         for i, batch in enumerate(step.batches(dataset)):
-            values = step(batch if keras.backend.backend() == "tensorflow" else batch.numpy(), epoch * steps + i)
+            if keras.backend.backend() != "tensorflow":
+                batch = keras.tree.map_structure(lambda tensor: tensor.numpy(), batch)
+            values = step(batch, epoch * steps + i)
             if not all(np.isfinite(v) for v in values.values()):
                 raise TrainingFault(f"a loss became non-finite at epoch {epoch + 1}, step {i + 1} ({values}); "
                                     "lower the learning rates")
@@ -337,7 +371,7 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
             bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
         step.sync()
         with whole_batches(), averaged_weights(generator, g_opt):
-            samples = np.asarray(generator.predict(fixed_noise, verbose=0))
+            samples = np.asarray(generator.predict(fixed_inputs, verbose=0))
         row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
                "diversity": diversity(samples, reference)}
         history.append(row)
@@ -348,7 +382,7 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
         save_grid(samples, folder / "samples" / f"epoch_{epoch + 1:03d}.png", f"epoch {epoch + 1}")
         _save_checkpoint(folder, epoch + 1, history, generator, discriminator, g_opt, d_opt)
     with whole_batches(), averaged_weights(generator, g_opt):
-        return _finish(folder, history, generator, discriminator, fixed_noise)
+        return _finish(folder, history, generator, discriminator, fixed_inputs)
 
 
 @contextlib.contextmanager
@@ -373,8 +407,17 @@ def averaged_weights(generator, optimizer):
             variable.assign(value)
 
 
-def save_grid(samples: np.ndarray, path: Path, title: str, columns: int = 8) -> None:
-    save_samples(pixels_from_tanh(samples), path, f"generator samples from fixed noise, {title}", columns)
+def grid_inputs(generator, seed: int):
+    """The fixed noise of the per-epoch grids; for a conditional generator, one class per row."""
+    classes = label_width(generator)
+    count = GRID_NOISE if classes is None else classes * GRID_COLUMNS
+    noise = np.random.default_rng(seed).standard_normal((count, int(main_input(generator).shape[-1])))
+    labels = None if classes is None else one_hot(np.repeat(np.arange(classes), GRID_COLUMNS), classes)
+    return network_inputs(generator, noise.astype("float32"), labels)
+
+
+def save_grid(samples: np.ndarray, path: Path, title: str) -> None:
+    save_samples(pixels_from_tanh(samples), path, f"generator samples from fixed noise, {title}", GRID_COLUMNS)
 
 
 def _save_checkpoint(folder: Path, epoch: int, history: list, generator, discriminator, g_opt, d_opt) -> None:
@@ -409,7 +452,7 @@ def _restore(path: Path, generator, discriminator, g_opt, d_opt) -> None:
                 variable.assign(value)
 
 
-def _finish(folder: Path, history: list, generator, discriminator, fixed_noise) -> dict:
+def _finish(folder: Path, history: list, generator, discriminator, fixed_inputs) -> dict:
     generator.save(folder / "generator.keras")
     discriminator.save(folder / "discriminator.keras")
     generator.save(folder / "model.keras")
@@ -417,7 +460,7 @@ def _finish(folder: Path, history: list, generator, discriminator, fixed_noise) 
     atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if history:
         plots.learning_curve(history, folder / "learning_curve.png")
-    save_grid(np.asarray(generator.predict(fixed_noise, verbose=0)), folder / "samples.png", "final")
+    save_grid(np.asarray(generator.predict(fixed_inputs, verbose=0)), folder / "samples.png", "final")
     return metrics
 
 

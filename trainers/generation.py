@@ -1,5 +1,9 @@
 """Drawing new images from a trained generative run (`sample`): the VAE's decoder on the prior,
-or the GAN's generator on noise, as images in the data's range [0, 1]."""
+or the GAN's generator on noise, as images in the data's range [0, 1].
+
+A class-conditional network has a second input named `label` (the class, one-hot); its other
+input is the noise (or the image, for a discriminator). These helpers find it and order a
+network's inputs, so every generative trainer and `sample` read the convention the same way."""
 
 from __future__ import annotations
 
@@ -7,35 +11,87 @@ from pathlib import Path
 
 import numpy as np
 
+from builder.errors import SpecError
+
 from . import plots
 from .errors import DataError
 from .loop import load_trained_model
+from .pipeline import LABEL_INPUT, main_input
 from .run_folder import read_run_record
 
 GENERATIVE = ("vae", "adversarial")
 
 
+def label_width(network) -> int | None:
+    """How many classes a conditional network's `label` input takes; None when it has none."""
+    for tensor in network.inputs:
+        if tensor.name == LABEL_INPUT:
+            return int(tensor.shape[-1])
+    return None
+
+
+def network_inputs(network, main, labels=None):
+    """`main` alone for an unconditional network, else `main` and the one-hot `labels` in the
+    order of the network's inputs."""
+    if labels is None:
+        return main
+    return [labels if tensor.name == LABEL_INPUT else main for tensor in network.inputs]
+
+
+def one_hot(classes, width: int) -> np.ndarray:
+    return np.eye(width, dtype="float32")[np.asarray(classes, dtype="int64")]
+
+
+def check_conditional(network, role: str) -> None:
+    """A network takes its main input, plus at most a one-hot `label` vector."""
+    names = [tensor.name for tensor in network.inputs]
+    labels = [tensor for tensor in network.inputs if tensor.name == LABEL_INPUT]
+    if len(names) - len(labels) != 1 or len(labels) > 1 or any(len(tensor.shape) != 2 for tensor in labels):
+        raise SpecError(f"the {role} '{network.name}' takes inputs {names}: a {role} takes one input, plus a "
+                        f"'{LABEL_INPUT}' vector of one value per class when it is class-conditional "
+                        "(see specs/cgan_digits.yaml)")
+
+
+def check_same_labels(networks: dict, what: str, example: str) -> None:
+    """Networks that must agree on conditioning ({role: model}) take the same number of classes,
+    or none of them takes a label."""
+    widths = {role: label_width(model) for role, model in networks.items()}
+    if len(set(widths.values())) > 1:
+        described = ", ".join(f"the {role} {f'takes {width} classes' if width else 'has none'}"
+                              for role, width in widths.items())
+        raise SpecError(f"a class-conditional {what} gives the {' and the '.join(widths)} the same one-hot "
+                        f"'{LABEL_INPUT}' input; {described} (see {example})")
+
+
 def sample_run(run, count: int, seed: int = 0, class_index: int | None = None) -> np.ndarray:
-    """`count` images (count, height, width, channels) in [0, 1] from the run's generator."""
+    """`count` images (count, height, width, channels) in [0, 1] from the run's generator: of
+    class `class_index` for a class-conditional one (every class in turn when it is None)."""
     trainer = read_run_record(run)["train"]["trainer"]
     if trainer not in GENERATIVE:
         raise DataError(f"sample draws images from a generative run ({', '.join(GENERATIVE)}); {run} was trained "
                         f"by the {trainer} trainer")
     model = load_trained_model(run)
     generator = model.get_layer("decoder") if trainer == "vae" else model
-    if class_index is not None and len(generator.inputs) == 1:
+    check_conditional(generator, "generator")
+    width = label_width(generator)
+    if class_index is not None and width is None:
         raise DataError(f"{run} holds an unconditional model (its {generator.name} takes noise alone): --class "
                         "needs a class-conditional one")
-    if len(generator.inputs) != 1:
-        raise DataError(f"{generator.name} takes {len(generator.inputs)} inputs; sample feeds noise to one")
-    images = draw(generator, count, seed)
+    if class_index is not None and not 0 <= class_index < width:
+        raise DataError(f"--class {class_index}: {run}'s {generator.name} draws classes 0 to {width - 1}")
+    classes = None if width is None else np.full(count, class_index) if class_index is not None \
+        else np.arange(count) % width
+    images = draw(generator, count, seed, classes)
     return pixels_from_tanh(images) if trainer == "adversarial" else np.clip(images, 0.0, 1.0)
 
 
-def draw(generator, count: int, seed: int = 0) -> np.ndarray:
-    """The generator's outputs for `count` draws of its input from N(0, I)."""
-    noise = np.random.default_rng(seed).standard_normal((count, *generator.inputs[0].shape[1:])).astype("float32")
-    return np.asarray(generator.predict(noise, verbose=0, batch_size=256))
+def draw(generator, count: int, seed: int = 0, classes=None) -> np.ndarray:
+    """The generator's outputs for `count` draws of its noise from N(0, I), of the given classes
+    (one per draw) when it is class-conditional."""
+    shape = main_input(generator).shape[1:]
+    noise = np.random.default_rng(seed).standard_normal((count, *shape)).astype("float32")
+    labels = None if classes is None else one_hot(classes, label_width(generator))
+    return np.asarray(generator.predict(network_inputs(generator, noise, labels), verbose=0, batch_size=256))
 
 
 def pixels_from_tanh(images: np.ndarray) -> np.ndarray:

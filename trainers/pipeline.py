@@ -34,8 +34,16 @@ def steps_per_epoch(examples: int, batch_size: int, whole: bool = False) -> int:
     return int(examples) // int(batch_size) if whole else -(-int(examples) // int(batch_size))
 
 
+LABEL_INPUT = "label"  # a class-conditional network's one-hot class input (see trainers.generation)
+
+
+def main_input(model):
+    """The model's input that is not a class label: its images (or a generator's noise)."""
+    return next(tensor for tensor in model.inputs if tensor.name != LABEL_INPUT)
+
+
 def model_image_shape(model) -> tuple:
-    shape = tuple(model.inputs[0].shape[1:])
+    shape = tuple(main_input(model).shape[1:])
     if len(shape) != 3 or None in shape:
         raise DataError(f"the model's input is {shape}; image datasets need a fixed (height, width, channels) "
                         "input")
@@ -113,8 +121,12 @@ def prepare_images(images: np.ndarray, image_shape) -> np.ndarray:
 
 
 def _normalize(images, prep: Preprocessing):
+    """`data.normalize` on a batch of model inputs: the images, or every input of a dict of them
+    but a class-conditional model's one-hot `label`."""
     if prep.mean is None:
         return images
+    if isinstance(images, dict):
+        return {name: value if name == LABEL_INPUT else _normalize(value, prep) for name, value in images.items()}
     import tensorflow as tf
 
     return (images - tf.constant(prep.mean, images.dtype)) / tf.constant(prep.std, images.dtype)

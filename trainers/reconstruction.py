@@ -67,11 +67,13 @@ def compile_model(model, config: dict, steps_per_epoch: int) -> None:
                   **loop.speed_settings(config))
 
 
-def save_reconstructions(model, split, prep: Preprocessing, path: Path, count: int = 10) -> None:
-    """Test images (top row) above the model's reconstructions (bottom row)."""
-    inputs = preview(split, prep, count)["image"]
-    outputs = first_output(model.predict(inputs, verbose=0))
-    plots.image_grid([list(inputs), list(np.asarray(outputs))], path, row_titles=["input", "output"],
+def save_reconstructions(model, split, prep: Preprocessing, path: Path, count: int = 10,
+                         inputs_of=lambda shown: shown["image"]) -> None:
+    """Test images (top row) above the model's reconstructions (bottom row); `inputs_of` makes
+    the model's inputs from the previewed examples (a conditional model takes their labels too)."""
+    shown = preview(split, prep, count)
+    outputs = first_output(model.predict(inputs_of(shown), verbose=0))
+    plots.image_grid([list(shown["image"]), list(np.asarray(outputs))], path, row_titles=["input", "output"],
                      title="reconstructions of test images")
 
 

@@ -4,6 +4,10 @@ The spec's main model outputs `[reconstruction, mean, log_var]` and contains a s
 `decoder` (for sampling the prior); see specs/vae.yaml. Training wraps it in a model whose
 `compute_loss` adds the KL term, Keras's backend-agnostic hook, so one trainer serves TensorFlow
 and JAX alike.
+
+A class-conditional VAE (specs/cvae.yaml) takes a one-hot `label` input beside the image, and
+its decoder takes one beside z: the trainer feeds each image's class to both, and the prior's
+sample grid has one class per row.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from builder.errors import SpecError
 from . import loop, plots
 from .datasets import load_dataset
 from .distribution import per_replica
-from .generation import draw
+from .generation import check_conditional, check_same_labels, draw, label_width, network_inputs, one_hot
 from .optimization import make_optimizer
-from .pipeline import Preprocessing, model_inputs, preview, steps_per_epoch
+from .pipeline import LABEL_INPUT, Preprocessing, model_inputs, preview, split_streams, steps_per_epoch
 from .reconstruction import check_reproduces_input, datasets, save_reconstructions, shown_split
 from .registries import RECONSTRUCTION_LOSSES
 from .trainer import Trainer, TrainingJob
@@ -65,6 +69,8 @@ class VariationalTraining(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         reconstruction, mean, log_var = y_pred[:3]
+        if isinstance(x, dict):  # a conditional VAE's inputs by name: it reconstructs the image
+            x = next(value for name, value in x.items() if name != LABEL_INPUT)
         reconstruction_term = reconstruction_error(self.reconstruction_kind, x, reconstruction)
         kl_term = kl_divergence(mean, log_var)
         self.reconstruction_tracker.update_state(reconstruction_term)
@@ -108,7 +114,44 @@ def check_network(network) -> None:
     if "decoder" not in [layer.name for layer in network.layers]:
         raise SpecError(f"the vae trainer samples the prior with a sub-model named 'decoder'; "
                         f"'{network.name}' has none (see specs/vae.yaml)")
+    decoder = network.get_layer("decoder")
+    check_conditional(network, "VAE")
+    check_conditional(decoder, "decoder")
+    check_same_labels({"VAE": network, "decoder": decoder}, "VAE", "specs/cvae.yaml")
     check_reproduces_input(network, "vae")
+
+
+def vae_datasets(network, splits, shape, config: dict, job=None, training: bool = True):
+    """(training stream, validation batches, test batches): images alone, or for a conditional
+    VAE the images with their one-hot classes, in the order of the network's inputs."""
+    import tensorflow as tf
+
+    classes = label_width(network)
+    if classes is None:
+        return datasets(splits, shape, config, targets=False, job=job, training=training)
+    if len(splits.class_names) != classes:
+        raise SpecError(f"the VAE's '{LABEL_INPUT}' input takes {classes} classes; the data has "
+                        f"{len(splits.class_names)} ({', '.join(map(str, splits.class_names))})")
+
+    def make_finish(augment):
+        def finish(batch):
+            images = batch["image"]
+            for layer in augment:
+                images = layer(images, training=True)
+            inputs = network_inputs(network, images, tf.one_hot(batch["label"], classes))
+            return {tensor.name: value for tensor, value in zip(network.inputs, inputs)}, None
+        return finish
+
+    return split_streams(splits, Preprocessing.of(shape, config["data"]), config, make_finish, job, training)
+
+
+def shown_inputs(network):
+    """What the pictures feed the network for previewed examples: their images, with their
+    one-hot classes for a conditional VAE."""
+    classes = label_width(network)
+    if classes is None:
+        return lambda shown: shown["image"]
+    return lambda shown: network_inputs(network, shown["image"], one_hot(shown["label"], classes))
 
 
 def wrap(model, config: dict):
@@ -121,14 +164,22 @@ def wrap(model, config: dict):
 
 
 def sample_prior(network, count: int, seed: int = 0) -> np.ndarray:
-    """Images decoded from `count` draws of z ~ N(0, I)."""
-    return draw(network.get_layer("decoder"), count, seed)
+    """Images decoded from `count` draws of z ~ N(0, I) (a conditional decoder: class i mod its
+    class count for the i-th)."""
+    decoder = network.get_layer("decoder")
+    classes = label_width(decoder)
+    return draw(decoder, count, seed, None if classes is None else np.arange(count) % classes)
 
 
 def save_prior_samples(network, path: Path, seed: int = 0, rows: int = 8, columns: int = 10) -> None:
-    samples = sample_prior(network, rows * columns, seed)
-    plots.image_grid([list(samples[r * columns:(r + 1) * columns]) for r in range(rows)], path,
-                     title="samples from the prior, z ~ N(0, I)")
+    """Images decoded from draws of z ~ N(0, I); a conditional decoder's rows are its classes."""
+    decoder = network.get_layer("decoder")
+    classes = label_width(decoder)
+    rows = rows if classes is None else classes
+    asked = None if classes is None else np.repeat(np.arange(classes), columns)
+    samples = draw(decoder, rows * columns, seed, asked)
+    title = "samples from the prior, z ~ N(0, I)" + ("" if classes is None else ", one class per row")
+    plots.image_grid([list(samples[r * columns:(r + 1) * columns]) for r in range(rows)], path, title=title)
 
 
 def save_interpolation(network, split, prep: Preprocessing, path: Path, steps: int = 10) -> None:
@@ -138,11 +189,16 @@ def save_interpolation(network, split, prep: Preprocessing, path: Path, steps: i
     first = 0
     others = np.flatnonzero(labels != labels[first])
     second = int(others[0]) if len(others) else min(1, len(images) - 1)
-    pair = images[[first, second]]
-    _, mean, _ = network.predict(pair, verbose=0)[:3]
+    pair = {"image": images[[first, second]], "label": labels[[first, second]]}
+    _, mean, _ = network.predict(shown_inputs(network)(pair), verbose=0)[:3]
     weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
     path_z = (1.0 - weights) * mean[0] + weights * mean[1]
-    decoded = np.asarray(network.get_layer("decoder").predict(path_z, verbose=0))
+    decoder = network.get_layer("decoder")
+    classes = label_width(decoder)  # a conditional decoder's class moves along with z
+    path_labels = None if classes is None else (1.0 - weights) * one_hot(pair["label"][:1], classes) + \
+        weights * one_hot(pair["label"][1:], classes)
+    decoded = np.asarray(decoder.predict(network_inputs(decoder, path_z, path_labels), verbose=0))
+    pair = pair["image"]
     plots.image_grid([[pair[0], *decoded, pair[1]]], path, title="latent interpolation between two test images")
 
 
@@ -157,10 +213,12 @@ class VaeTrainer(Trainer):
         network = trainer.network
         shape = tuple(network.inputs[0].shape[1:])
         splits = loop.load_data(config, folder)
-        train, val, test = datasets(splits, shape, config, targets=False, job=job)
+        train, val, test = vae_datasets(network, splits, shape, config, job=job)
         if job.resume is None:
             prep = Preprocessing.of(shape, config["data"])
-            loop.start_weights(network, config, lambda: model_inputs(splits.train, prep))
+            # a conditional VAE's normalizations would need labelled batches: they are refused by name
+            loop.start_weights(network, config, None if label_width(network) else
+                               lambda: model_inputs(splits.train, prep))
             steps = steps_per_epoch(len(splits.train), config["batch_size"], job.distributed)
             optimizer = make_optimizer(config["optimizer"], config["schedule"], steps, config["epochs"])
             trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
@@ -168,7 +226,8 @@ class VaeTrainer(Trainer):
         loop.fit(trainer, train, val, job, trainer_callbacks=[warm_up])
         metrics = loop.finish(trainer, test, len(splits.test), folder, saved_model=network)
         prep = Preprocessing.of(shape, config["data"])
-        save_reconstructions(network, shown_split(splits), prep, folder / "reconstructions.png")
+        save_reconstructions(network, shown_split(splits), prep, folder / "reconstructions.png",
+                             inputs_of=shown_inputs(network))
         save_prior_samples(network, folder / "samples.png", seed=config["seed"])
         save_interpolation(network, shown_split(splits), prep, folder / "interpolation.png")
         return metrics
@@ -179,5 +238,5 @@ class VaeTrainer(Trainer):
             trainer.compile(optimizer="adam")
         shape = tuple(trainer.network.inputs[0].shape[1:])
         splits = load_dataset(config["data"])
-        _, _, test = datasets(splits, shape, config, targets=False, training=False)
+        _, _, test = vae_datasets(trainer.network, splits, shape, config, training=False)
         return loop.evaluate(trainer, test, len(splits.test))
