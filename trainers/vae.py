@@ -25,7 +25,15 @@ from .datasets import load_dataset
 from .distribution import per_replica
 from .generation import check_conditional, check_same_labels, draw, label_width, network_inputs, one_hot
 from .optimization import make_optimizer
-from .pipeline import LABEL_INPUT, Preprocessing, model_inputs, preview, split_streams, steps_per_epoch
+from .pipeline import (
+    LABEL_INPUT,
+    Preprocessing,
+    model_image_shape,
+    model_inputs,
+    preview,
+    split_streams,
+    steps_per_epoch,
+)
 from .reconstruction import check_reproduces_input, datasets, save_reconstructions, shown_split
 from .registries import RECONSTRUCTION_LOSSES
 from .trainer import Trainer, TrainingJob
@@ -123,7 +131,8 @@ def check_network(network) -> None:
 
 def vae_datasets(network, splits, shape, config: dict, job=None, training: bool = True):
     """(training stream, validation batches, test batches): images alone, or for a conditional
-    VAE the images with their one-hot classes, in the order of the network's inputs."""
+    VAE the images and their one-hot classes as a dict by input name (so that Keras does not read
+    a pair as (x, y), and `data.normalize` leaves the label alone)."""
     import tensorflow as tf
 
     classes = label_width(network)
@@ -191,6 +200,7 @@ def save_interpolation(network, split, prep: Preprocessing, path: Path, steps: i
     second = int(others[0]) if len(others) else min(1, len(images) - 1)
     pair = {"image": images[[first, second]], "label": labels[[first, second]]}
     _, mean, _ = network.predict(shown_inputs(network)(pair), verbose=0)[:3]
+    ends = pair["image"]
     weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
     path_z = (1.0 - weights) * mean[0] + weights * mean[1]
     decoder = network.get_layer("decoder")
@@ -198,8 +208,7 @@ def save_interpolation(network, split, prep: Preprocessing, path: Path, steps: i
     path_labels = None if classes is None else (1.0 - weights) * one_hot(pair["label"][:1], classes) + \
         weights * one_hot(pair["label"][1:], classes)
     decoded = np.asarray(decoder.predict(network_inputs(decoder, path_z, path_labels), verbose=0))
-    pair = pair["image"]
-    plots.image_grid([[pair[0], *decoded, pair[1]]], path, title="latent interpolation between two test images")
+    plots.image_grid([[ends[0], *decoded, ends[1]]], path, title="latent interpolation between two test images")
 
 
 class VaeTrainer(Trainer):
@@ -211,7 +220,7 @@ class VaeTrainer(Trainer):
         config, folder = job.config, job.folder
         trainer = wrap(job.model, config)
         network = trainer.network
-        shape = tuple(network.inputs[0].shape[1:])
+        shape = model_image_shape(network)
         splits = loop.load_data(config, folder)
         train, val, test = vae_datasets(network, splits, shape, config, job=job)
         if job.resume is None:
@@ -236,7 +245,7 @@ class VaeTrainer(Trainer):
         trainer = wrap(model, config)
         if not trainer.compiled:
             trainer.compile(optimizer="adam")
-        shape = tuple(trainer.network.inputs[0].shape[1:])
+        shape = model_image_shape(trainer.network)
         splits = load_dataset(config["data"])
         _, _, test = vae_datasets(trainer.network, splits, shape, config, training=False)
         return loop.evaluate(trainer, test, len(splits.test))
