@@ -33,6 +33,7 @@ from .datasets import load_dataset
 from .errors import TrainingFault
 from .generation import (
     check_conditional,
+    check_label_classes,
     check_same_labels,
     label_width,
     network_inputs,
@@ -312,9 +313,7 @@ def real_batches(config: dict, shape: tuple, classes: int | None = None):
     import tensorflow as tf
 
     splits = load_dataset(config["data"])
-    if classes is not None and len(splits.class_names) != classes:
-        raise SpecError(f"the networks' 'label' input takes {classes} classes; the data has "
-                        f"{len(splits.class_names)} ({', '.join(map(str, splits.class_names))})")
+    check_label_classes(classes, splits.class_names, "the networks'")
     prep = Preprocessing.of(shape, {})
     parts = [materialize(split, prep) for split in (splits.train, splits.val) if len(split)]
     images = np.concatenate([part[0] for part in parts]) * 2.0 - 1.0

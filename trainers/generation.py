@@ -63,6 +63,13 @@ def check_same_labels(networks: dict, what: str, example: str) -> None:
                         f"'{LABEL_INPUT}' input; {described} (see {example})")
 
 
+def check_label_classes(width: int | None, class_names, who: str) -> None:
+    """A conditional network's label takes as many classes as the data has."""
+    if width is not None and len(class_names) != width:
+        raise SpecError(f"{who} '{LABEL_INPUT}' input takes {width} classes; the data has {len(class_names)} "
+                        f"({', '.join(map(str, class_names))})")
+
+
 def sample_run(run, count: int, seed: int = 0, class_index: int | None = None) -> np.ndarray:
     """`count` images (count, height, width, channels) in [0, 1] from the run's generator: of
     class `class_index` for a class-conditional one (every class in turn when it is None)."""

@@ -37,22 +37,24 @@ def check_reproduces_input(model, trainer: str) -> tuple:
     return shape
 
 
-def _finisher(targets: bool, augment=()):
+def _finisher(targets: bool, augment=(), inputs_of=None):
     """Batch -> (images, images) when the model learns to reproduce its input with `compile`'s
-    loss, (images, None) otherwise; augmentation changes input and target alike."""
+    loss, (images, None) otherwise; augmentation changes input and target alike. `inputs_of(images,
+    batch)` makes the model's inputs when they are more than the images."""
     def finish(batch):
         images = batch["image"]
         for layer in augment:
             images = layer(images, training=True)
-        return images, (images if targets else None)
+        return (images if inputs_of is None else inputs_of(images, batch)), (images if targets else None)
 
     return finish
 
 
-def datasets(splits, shape, config: dict, targets: bool = True, job=None, training: bool = True):
-    """(training stream, validation batches, test batches) of images alone."""
+def datasets(splits, shape, config: dict, targets: bool = True, job=None, training: bool = True, inputs_of=None):
+    """(training stream, validation batches, test batches) of images alone, or of what
+    `inputs_of(images, batch)` makes of them."""
     return split_streams(splits, Preprocessing.of(shape, config["data"]), config,
-                         lambda layers: _finisher(targets, layers), job, training)
+                         lambda layers: _finisher(targets, layers, inputs_of), job, training)
 
 
 def shown_split(splits):

@@ -23,7 +23,15 @@ from builder.errors import SpecError
 from . import loop, plots
 from .datasets import load_dataset
 from .distribution import per_replica
-from .generation import check_conditional, check_same_labels, draw, label_width, network_inputs, one_hot
+from .generation import (
+    check_conditional,
+    check_label_classes,
+    check_same_labels,
+    draw,
+    label_width,
+    network_inputs,
+    one_hot,
+)
 from .optimization import make_optimizer
 from .pipeline import (
     LABEL_INPUT,
@@ -31,7 +39,6 @@ from .pipeline import (
     model_image_shape,
     model_inputs,
     preview,
-    split_streams,
     steps_per_epoch,
 )
 from .reconstruction import check_reproduces_input, datasets, save_reconstructions, shown_split
@@ -136,22 +143,14 @@ def vae_datasets(network, splits, shape, config: dict, job=None, training: bool 
     import tensorflow as tf
 
     classes = label_width(network)
-    if classes is None:
-        return datasets(splits, shape, config, targets=False, job=job, training=training)
-    if len(splits.class_names) != classes:
-        raise SpecError(f"the VAE's '{LABEL_INPUT}' input takes {classes} classes; the data has "
-                        f"{len(splits.class_names)} ({', '.join(map(str, splits.class_names))})")
+    check_label_classes(classes, splits.class_names, "the VAE's")
 
-    def make_finish(augment):
-        def finish(batch):
-            images = batch["image"]
-            for layer in augment:
-                images = layer(images, training=True)
-            inputs = network_inputs(network, images, tf.one_hot(batch["label"], classes))
-            return {tensor.name: value for tensor, value in zip(network.inputs, inputs)}, None
-        return finish
+    def by_name(images, batch):
+        inputs = network_inputs(network, images, tf.one_hot(batch["label"], classes))
+        return {tensor.name: value for tensor, value in zip(network.inputs, inputs)}
 
-    return split_streams(splits, Preprocessing.of(shape, config["data"]), config, make_finish, job, training)
+    return datasets(splits, shape, config, targets=False, job=job, training=training,
+                    inputs_of=None if classes is None else by_name)
 
 
 def shown_inputs(network):
