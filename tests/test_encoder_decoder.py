@@ -25,7 +25,7 @@ def _history(folder):
 
 
 def test_the_family_is_in_the_zoo():
-    assert {p.stem for p in GENERATIVE} == {"autoencoder", "unet", "unet_padded", "fcn8s", "vae"}
+    assert {p.stem for p in GENERATIVE} == {"autoencoder", "unet", "unet_padded", "fcn8s", "vae", "cvae"}
 
 
 @pytest.mark.parametrize("path", GENERATIVE, ids=lambda p: p.stem)
