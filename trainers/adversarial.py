@@ -184,7 +184,7 @@ class JaxStep:
                 return array
             return self.jax.device_put(array, self.distribution.get_data_layout(array.shape).backend_layout)
 
-        real = tuple(placed(part) for part in real) if isinstance(real, tuple) else placed(real)
+        real = keras.tree.map_structure(placed, real)  # the images, or (images, labels)
         self.state, metrics = self.function(self.state, real, index)
         return {k: float(v) for k, v in metrics.items()}
 
