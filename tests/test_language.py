@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from builder import build_model, build_models, load_spec
+from builder.cli.command_registry import parse_overrides
 from builder.language.expressions import ExpressionError, evaluate, substitute
 
 
@@ -252,3 +253,18 @@ def test_substitute_keeps_types_and_formats_strings():
     assert substitute("${w * 2}", scope) == 8
     assert substitute("block${w + 1}_$name", scope) == "block5_b"
     assert substitute("cost: $$5", scope) == "cost: $5"
+
+
+def test_numbers_in_exponent_notation_are_numbers_with_or_without_a_dot(write_spec):
+    """YAML 1.1 (PyYAML) reads `1e-4` as a string; specs and --set/--train read it as YAML 1.2
+    and every user does."""
+    model = build_model(write_spec("""
+        input: [8]
+        layers:
+          - dense: {units: 4}
+          - layernorm: {epsilon: 1e-4}
+          - dropout: {rate: 5E-1}
+    """))
+    assert model.layers[2].epsilon == 1e-4 and model.layers[3].rate == 0.5
+    assert parse_overrides(["learning_rate=3e-4", "decay=-1.5e+2", "name=e5", "steps=10"]) == \
+        {"learning_rate": 3e-4, "decay": -150.0, "name": "e5", "steps": 10}

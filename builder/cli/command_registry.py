@@ -58,13 +58,15 @@ def parse_overrides(pairs: list[str] | None, flag: str = "--set") -> dict:
     """`["classes=10", "width=32"]` -> `{"classes": 10, "width": 32}`; values are YAML scalars."""
     import yaml
 
+    from ..language.yaml_loader import load_scalar
+
     overrides = {}
     for pair in pairs or []:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"{flag} takes name=value; got '{pair}'")
         try:
-            overrides[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+            overrides[key.strip()] = load_scalar(text) if text.strip() else ""
         except yaml.YAMLError:
             raise UsageError(f"{flag} {pair}: the value is not a valid YAML scalar") from None
     return overrides

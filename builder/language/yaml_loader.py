@@ -2,7 +2,8 @@
 
 Mappings become `LocatedDict` and sequences `LocatedList`; both record the location of each
 key and item, so any later stage can point a user at the exact spec line. Loading goes through
-`yaml.SafeLoader` only: a spec is data, and no YAML tag can construct a Python object.
+`yaml.SafeLoader` only (`SpecLoader` adds YAML 1.2's `1e-4`): a spec is data, and no YAML tag
+can construct a Python object.
 """
 
 from __future__ import annotations
@@ -17,6 +18,22 @@ from ..errors import Location, SpecError
 # Generous for any real network, small enough that an alias bomb ("billion laughs") is refused
 # in milliseconds instead of exhausting memory.
 MAX_YAML_NODES = 50_000
+
+
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `1e-4` as the number YAML 1.2 (and every user) means: YAML
+    1.1 wants a dot (`1.0e-4`) and would leave it a string."""
+
+
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def load_scalar(text: str):
+    """One YAML value as a spec would read it (command-line overrides)."""
+    return yaml.load(text, Loader=SpecLoader)  # noqa: S506  (a SafeLoader subclass)
 
 
 _STANDARD_TAGS = tuple(f"tag:yaml.org,2002:{kind}" for kind in
@@ -110,7 +127,7 @@ class _Converter:
 
 def load_yaml_text(text: str, file: str = "<string>"):
     """Parse one YAML document into located plain data; syntax errors become SpecErrors."""
-    loader = yaml.SafeLoader(text)
+    loader = SpecLoader(text)
     try:
         root = loader.get_single_node()
         if root is None:
