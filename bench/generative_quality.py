@@ -1,10 +1,10 @@
-"""Generative quality as the field measures it, for specs/vae.yaml, specs/dcgan_digits.yaml and
-the class-conditional specs/cgan_digits.yaml and specs/cvae.yaml, trained from their own `train:`
-sections (or runs given with --vae / --gan / --cgan / --cvae; --only names the generators to
-measure).
+"""Generative quality as the field measures it, for specs/vae.yaml, specs/dcgan_digits.yaml,
+specs/sngan_digits.yaml and the class-conditional specs/cgan_digits.yaml and specs/cvae.yaml,
+trained from their own `train:` sections (or runs given with --vae / --gan / --sngan / --cgan /
+--cvae; --only names the generators to measure).
 
     python bench/generative_quality.py [--backend tensorflow|jax] [--out runs/bench] [--only NAME ...]
-                                       [--vae RUN] [--gan RUN] [--cgan RUN] [--cvae RUN]
+                                       [--vae RUN] [--gan RUN] [--sngan RUN] [--cgan RUN] [--cvae RUN]
 
 1,000 samples of each generator against the held-out real test digits, on the 84 features of a
 LeNet-5 trained on the training split only (never on generated or test images): Fréchet distance,
@@ -12,8 +12,9 @@ KID (unbiased, with its standard error), precision and recall (k = 3), and the m
 probability of an independent judge (an RBF support-vector classifier trained on the 8x8 training
 digits; samples are averaged down to 8x8) with the share of each class it sees. Reference rows:
 the training digits against the same test digits (the floor), uniform noise, and one training
-digit repeated. A class-conditional generator is asked for each class in turn (100 samples of
-each); its row adds the share of samples the judge recognises as the class asked for. Each
+digit repeated. A VAE that samples from its fitted latent mixture gets a second row from the
+same run, with its codes from N(0, I). A class-conditional generator is asked for each class in
+turn (100 samples of each); its row adds the share of samples the judge recognises as the class asked for. Each
 generator's figures are written to its run folder as quality.json. Prints a Markdown table for
 docs/benchmarks.md.
 """
@@ -30,13 +31,15 @@ from training_run import parse_training_args
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 SAMPLES = 1000
-GENERATORS = {"vae": "vae", "dcgan_digits": "gan", "cgan_digits": "cgan", "cvae": "cvae"}  # spec: its --option
+GENERATORS = {"vae": "vae", "dcgan_digits": "gan", "sngan_digits": "sngan", "cgan_digits": "cgan",
+              "cvae": "cvae"}  # spec: its --option
 
 
 def main() -> int:
     def extra(parser):
         parser.add_argument("--vae", help="a trained vae run folder (default: train specs/vae.yaml)")
         parser.add_argument("--gan", help="a trained dcgan_digits run folder (default: train its spec)")
+        parser.add_argument("--sngan", help="a trained sngan_digits run folder (default: train its spec)")
         parser.add_argument("--cgan", help="a trained cgan_digits run folder (default: train its spec)")
         parser.add_argument("--cvae", help="a trained cvae run folder (default: train its spec)")
         parser.add_argument("--only", nargs="+", choices=list(GENERATORS), default=list(GENERATORS),
@@ -79,6 +82,8 @@ def main() -> int:
     candidates = {
         "training digits (floor)": train32,
         **{name: sample_run(run, SAMPLES, seed=2026) for name, run in runs.items()},
+        **{f"{name}, z ~ N(0, I)": sample_run(run, SAMPLES, seed=2026, codes_from="prior")
+           for name, run in runs.items() if (run / "latent_mixture.npz").is_file()},
         "uniform noise": rng.uniform(0, 1, (SAMPLES, 32, 32, 1)).astype("float32"),
         "one digit repeated": np.repeat(train32[:1], SAMPLES, axis=0),
     }

@@ -30,6 +30,7 @@ from builder.errors import SpecError
 from . import plots
 from .adaptation import adapt_normalizations
 from .datasets import load_dataset
+from .diff_augment import PARAMETERS, augment
 from .errors import TrainingFault
 from .generation import (
     check_conditional,
@@ -45,6 +46,7 @@ from .optimization import make_optimizer
 from .pipeline import Preprocessing, main_input, materialize
 from .registries import ADVERSARIAL_LOSSES
 from .run_folder import STATE, atomic_write, last_checkpoint, write_history_csv
+from .spectral_norm import settle_spectral_norms
 from .trainer import ResumePoint, Trainer, TrainingJob
 from .trainer_options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS
 
@@ -52,6 +54,7 @@ NETWORKS = ("generator", "discriminator")
 COLLAPSE_DIVERSITY = 0.2  # samples this much less varied than real images: mode collapse
 GRID_NOISE = 64
 GRID_COLUMNS = 8
+AUGMENT_STREAM = 1  # the random numbers of `adversarial.diff_augment`, apart from the noise's
 
 
 # -- the losses, from trainers.registries.ADVERSARIAL_LOSSES ---------------------------------------
@@ -109,8 +112,10 @@ class TensorFlowStep:
     def sync(self):
         """Variables are updated in place on TensorFlow."""
 
-    def _noise(self, shape, index, offset, uniform=False):
+    def _noise(self, shape, index, offset, uniform=False, stream=0):
         seed = self.tf.stack([self.tf.constant(self.seed, self.tf.int64), index * 16 + offset])
+        if stream:  # the augmentations' own numbers, so the noise is the same with them or without
+            seed = self.tf.random.experimental.stateless_fold_in(seed, stream)
         if self.replicas > 1:
             replica = self.tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = self.tf.random.experimental.stateless_fold_in(seed, replica)
@@ -123,11 +128,18 @@ class TensorFlowStep:
         g, d = (lambda z: self.g(network_inputs(self.g, z, labels), training=True),
                 lambda images: self.d(network_inputs(self.d, images, labels), training=True))
         batch = tf.shape(real)[0]
+
+        def seen(images, offset):  # what D sees: the images, through the differentiable augmentations
+            if not s.get("diff_augment"):  # runs from before the setting have none
+                return images
+            return augment(images, s["diff_augment"],
+                           self._noise((batch, PARAMETERS), index, offset, uniform=True, stream=AUGMENT_STREAM))
+
         for k in range(s["n_critic"]):
             z = self._noise((batch, self.latent), index, 2 * k)
             with tf.GradientTape() as tape:
                 fake = g(z)
-                real_scores, fake_scores = d(real), d(fake)
+                real_scores, fake_scores = d(seen(real, 2 * k)), d(seen(fake, 2 * k + 1))
                 d_loss = discriminator_loss(s["loss"], real_scores, fake_scores, s["label_smoothing"])
                 if s["loss"] == "wgan_gp":
                     eps = self._noise((batch, 1, 1, 1), index, 2 * k + 1, uniform=True)
@@ -136,7 +148,7 @@ class TensorFlowStep:
             self.d_opt.apply(self._share(grads), self.d.trainable_variables)
         z = self._noise((batch, self.latent), index, 15)
         with tf.GradientTape() as tape:
-            g_loss = generator_loss(s["loss"], d(g(z)))
+            g_loss = generator_loss(s["loss"], d(seen(g(z), 15)))
         g_grads = tape.gradient(g_loss, self.g.trainable_variables)
         self.g_opt.apply(self._share(g_grads), self.g.trainable_variables)
         return {"d_loss": d_loss, "g_loss": g_loss, "d_real": discriminator_view(s["loss"], real_scores),
@@ -215,14 +227,23 @@ class JaxStep:
         d_in = lambda images: network_inputs(self.d, images, labels)  # noqa: E731
         batch = real.shape[0]
         key = jax.random.fold_in(self.key, index)
+
+        def seen(images, offset):  # what D sees: the images, through the differentiable augmentations
+            if not s.get("diff_augment"):  # runs from before the setting have none
+                return images
+            draw_key = jax.random.fold_in(jax.random.fold_in(key, offset), AUGMENT_STREAM)
+            return augment(images, s["diff_augment"], jax.random.uniform(draw_key, (batch, PARAMETERS)))
+
         for k in range(s["n_critic"]):
             noise_key, mix_key = jax.random.split(jax.random.fold_in(key, k))
             z = jax.random.normal(noise_key, (batch, self.latent))
 
-            def d_objective(d_train_, d_rest_, g_rest_, z, mix_key):
+            def d_objective(d_train_, d_rest_, g_rest_, z, mix_key, k=k):
                 fake, g_rest_ = self.g.stateless_call(g_train, g_rest_, g_in(z), training=True)
-                real_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, d_in(real), training=True)
-                fake_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, d_in(fake), training=True)
+                real_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, d_in(seen(real, 2 * k)),
+                                                             training=True)
+                fake_scores, d_rest_ = self.d.stateless_call(d_train_, d_rest_, d_in(seen(fake, 2 * k + 1)),
+                                                             training=True)
                 loss = discriminator_loss(s["loss"], real_scores, fake_scores, s["label_smoothing"])
                 if s["loss"] == "wgan_gp":
                     eps = jax.random.uniform(mix_key, (batch, 1, 1, 1))
@@ -240,7 +261,7 @@ class JaxStep:
 
         def g_objective(g_train_):
             fake, g_rest_ = self.g.stateless_call(g_train_, g_rest, g_in(z), training=True)
-            scores, d_rest_ = self.d.stateless_call(d_train, d_rest, d_in(fake), training=True)
+            scores, d_rest_ = self.d.stateless_call(d_train, d_rest, d_in(seen(fake, 15)), training=True)
             return generator_loss(s["loss"], scores), (g_rest_, d_rest_)
 
         (g_loss, (g_rest, d_rest)), g_grads = jax.value_and_grad(g_objective, has_aux=True)(g_train)
@@ -369,6 +390,8 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
             sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
             bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
         step.sync()
+        settle_spectral_norms(generator)
+        settle_spectral_norms(discriminator)
         with whole_batches(), averaged_weights(generator, g_opt):
             samples = np.asarray(generator.predict(fixed_inputs, verbose=0))
         row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},

@@ -1,5 +1,5 @@
-"""Drawing new images from a trained generative run (`sample`): the VAE's decoder on the prior,
-or the GAN's generator on noise, as images in the data's range [0, 1].
+"""Drawing new images from a trained generative run (`sample`): the VAE's decoder on the prior
+(or on its fitted latent mixture), or the GAN's generator on noise, as images in the data's range [0, 1].
 
 A class-conditional network has a second input named `label` (the class, one-hot); its other
 input is the noise (or the image, for a discriminator). These helpers find it and order a
@@ -15,6 +15,7 @@ from builder.errors import SpecError
 
 from . import plots
 from .errors import DataError
+from .latent_mixture import load_latent_mixture
 from .loop import load_trained_model
 from .pipeline import LABEL_INPUT, main_input
 from .run_folder import read_run_record
@@ -70,13 +71,20 @@ def check_label_classes(width: int | None, class_names, who: str) -> None:
                         f"({', '.join(map(str, class_names))})")
 
 
-def sample_run(run, count: int, seed: int = 0, class_index: int | None = None) -> np.ndarray:
+def sample_run(run, count: int, seed: int = 0, class_index: int | None = None,
+               codes_from: str | None = None) -> np.ndarray:
     """`count` images (count, height, width, channels) in [0, 1] from the run's generator: of
-    class `class_index` for a class-conditional one (every class in turn when it is None)."""
-    trainer = read_run_record(run)["train"]["trainer"]
+    class `class_index` for a class-conditional one (every class in turn when it is None). A VAE
+    draws its codes from where its `sampling` setting says, or from `codes_from` ('prior' or
+    'fitted_mixture') when given."""
+    config = read_run_record(run)["train"]
+    trainer = config["trainer"]
     if trainer not in GENERATIVE:
         raise DataError(f"sample draws images from a generative run ({', '.join(GENERATIVE)}); {run} was trained "
                         f"by the {trainer} trainer")
+    if codes_from is not None and trainer != "vae":
+        raise DataError(f"--from chooses where a VAE's codes come from; {run} was trained by the {trainer} trainer")
+    codes_from = codes_from or config.get("sampling", {}).get("from", "prior")
     model = load_trained_model(run)
     generator = model.get_layer("decoder") if trainer == "vae" else model
     check_conditional(generator, "generator")
@@ -88,15 +96,17 @@ def sample_run(run, count: int, seed: int = 0, class_index: int | None = None) -
         raise DataError(f"--class {class_index}: {run}'s {generator.name} draws classes 0 to {width - 1}")
     classes = None if width is None else np.full(count, class_index) if class_index is not None \
         else np.arange(count) % width
-    images = draw(generator, count, seed, classes)
+    codes = load_latent_mixture(run).sample(count, seed) if codes_from == "fitted_mixture" else None
+    images = draw(generator, count, seed, classes, codes)
     return pixels_from_tanh(images) if trainer == "adversarial" else np.clip(images, 0.0, 1.0)
 
 
-def draw(generator, count: int, seed: int = 0, classes=None) -> np.ndarray:
-    """The generator's outputs for `count` draws of its noise from N(0, I), of the given classes
-    (one per draw) when it is class-conditional."""
-    shape = main_input(generator).shape[1:]
-    noise = np.random.default_rng(seed).standard_normal((count, *shape)).astype("float32")
+def draw(generator, count: int, seed: int = 0, classes=None, noise=None) -> np.ndarray:
+    """The generator's outputs for `count` draws of its noise from N(0, I) (or for `noise`, when
+    given), of the given classes (one per draw) when it is class-conditional."""
+    if noise is None:
+        shape = main_input(generator).shape[1:]
+        noise = np.random.default_rng(seed).standard_normal((count, *shape)).astype("float32")
     labels = None if classes is None else one_hot(classes, label_width(generator))
     return np.asarray(generator.predict(network_inputs(generator, noise, labels), verbose=0, batch_size=256))
 

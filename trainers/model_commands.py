@@ -13,6 +13,7 @@ from builder.cli import Command, UsageError, common_options, register_command
 
 from .commands import data_forms, parse_data
 from .errors import DataError
+from .latent_mixture import CODE_SOURCES
 from .registries import EXPORT_FORMATS
 
 
@@ -72,6 +73,9 @@ def _sample_arguments(parser) -> None:
     parser.add_argument("--array", metavar="NPY", help="also the images as an N x H x W x C array in [0, 1]")
     parser.add_argument("--class", dest="class_index", type=int, metavar="K",
                         help="the class to draw, for a class-conditional model")
+    parser.add_argument("--from", dest="codes_from", choices=CODE_SOURCES,
+                        help="a VAE's codes: from the prior N(0, I) or its fitted latent mixture (default: as the run "
+                             "was trained to sample)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     common_options(parser, overrides=False)
 
@@ -83,7 +87,7 @@ def cmd_sample(args) -> int:
 
     if args.count < 1:
         raise UsageError("-n must be at least 1")
-    images = sample_run(args.run, args.count, args.seed, args.class_index)
+    images = sample_run(args.run, args.count, args.seed, args.class_index, args.codes_from)
     output = args.output or os.path.join(args.run, "sampled.png")
     save_samples(images, output)
     print(f"{len(images)} samples of shape {images.shape[1:]}: {output}")

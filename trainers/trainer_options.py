@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 
+from .diff_augment import POLICIES as DIFF_AUGMENT_POLICIES
+from .latent_mixture import CODE_SOURCES
 from .registries import ADVERSARIAL_LOSSES, METRICS, OPTIMIZERS, RECONSTRUCTION_LOSSES
 from .settings import COMMON, FRACTION, NON_NEGATIVE, POSITIVE, Setting, one_of_keys, registry_enum
 
@@ -39,6 +41,14 @@ VAE_OPTIONS = {
                        "warmup_epochs": {"type": "integer", "minimum": 0,
                                          "description": "raise the weight linearly from 0 over these"}},
         "additionalProperties": False}, {"weight": 1.0, "warmup_epochs": 0}, merged=True),
+    "sampling": Setting(lambda: {
+        "type": "object",
+        "description": "where new images' codes come from: the prior N(0, I), or a Gaussian mixture fitted to the "
+                       "encoder's codes of the training images after training (kept in the run folder)",
+        "properties": {"from": {"enum": list(CODE_SOURCES)},
+                       "components": {"type": "integer", "minimum": 1,
+                                      "description": "the fitted mixture's Gaussians"}},
+        "additionalProperties": False}, {"from": "prior", "components": 10}, merged=True),
 }
 
 # The adversarial trainer runs its own two-optimizer loop: none of `fit`'s settings apply.
@@ -56,6 +66,12 @@ def _adversarial_schema() -> dict:
             "n_critic": {"type": "integer", "minimum": 1, "description": "discriminator updates per generator update"},
             "label_smoothing": {**FRACTION, "description": "one-sided: real labels become 1 - this"},
             "gradient_penalty": {**NON_NEGATIVE, "description": "WGAN-GP's lambda"},
+            "diff_augment": {"type": "array", "uniqueItems": True,
+                             "items": {"enum": list(DIFF_AUGMENT_POLICIES),
+                                       "description": "; ".join(f"{name}: {text}" for name, text in
+                                                                DIFF_AUGMENT_POLICIES.items())},
+                             "description": "differentiable augmentations of every image D sees, real and "
+                                            "generated (Zhao et al. 2020), for small datasets"},
             "generator_optimizer": optimizer,
             "discriminator_optimizer": optimizer,
         },
@@ -65,7 +81,7 @@ def _adversarial_schema() -> dict:
 
 ADVERSARIAL_OPTIONS = {
     "adversarial": Setting(_adversarial_schema, {
-        "loss": "non_saturating", "n_critic": 1, "label_smoothing": 0.0, "gradient_penalty": 10.0,
+        "loss": "non_saturating", "n_critic": 1, "label_smoothing": 0.0, "gradient_penalty": 10.0, "diff_augment": [],
         "generator_optimizer": _ADVERSARIAL_OPTIMIZER, "discriminator_optimizer": _ADVERSARIAL_OPTIMIZER},
         merged=True),
 }

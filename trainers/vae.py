@@ -8,6 +8,9 @@ and JAX alike.
 A class-conditional VAE (specs/cvae.yaml) takes a one-hot `label` input beside the image, and
 its decoder takes one beside z: the trainer feeds each image's class to both, and the prior's
 sample grid has one class per row.
+
+`sampling: {from: fitted_mixture}` fits a Gaussian mixture to the encoder's codes of the
+training images once training ends (trainers.latent_mixture) and draws samples.png from it.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from .generation import (
     network_inputs,
     one_hot,
 )
+from .latent_mixture import LatentMixture, fit_latent_mixture
 from .optimization import make_optimizer
 from .pipeline import (
     LABEL_INPUT,
     Preprocessing,
+    StreamPlan,
+    eval_stream,
     model_image_shape,
     model_inputs,
     preview,
@@ -171,22 +177,27 @@ def wrap(model, config: dict):
                                kl_weight=config["kl"]["weight"], name=f"{model.name}_training")
 
 
-def sample_prior(network, count: int, seed: int = 0) -> np.ndarray:
-    """Images decoded from `count` draws of z ~ N(0, I) (a conditional decoder: class i mod its
-    class count for the i-th)."""
+def sample_prior(network, count: int, seed: int = 0, mixture: LatentMixture | None = None) -> np.ndarray:
+    """Images decoded from `count` draws of z ~ N(0, I), or from `mixture` (a conditional
+    decoder: class i mod its class count for the i-th)."""
     decoder = network.get_layer("decoder")
     classes = label_width(decoder)
-    return draw(decoder, count, seed, None if classes is None else np.arange(count) % classes)
+    codes = None if mixture is None else mixture.sample(count, seed)
+    return draw(decoder, count, seed, None if classes is None else np.arange(count) % classes, codes)
 
 
-def save_prior_samples(network, path: Path, seed: int = 0, rows: int = 8, columns: int = 10) -> None:
-    """Images decoded from draws of z ~ N(0, I); a conditional decoder's rows are its classes."""
+def save_prior_samples(network, path: Path, seed: int = 0, rows: int = 8, columns: int = 10,
+                       mixture: LatentMixture | None = None) -> None:
+    """Images decoded from draws of z ~ N(0, I), or from `mixture`; a conditional decoder's rows
+    are its classes."""
     decoder = network.get_layer("decoder")
     classes = label_width(decoder)
     rows = rows if classes is None else classes
     asked = None if classes is None else np.repeat(np.arange(classes), columns)
-    samples = draw(decoder, rows * columns, seed, asked)
-    title = "samples from the prior, z ~ N(0, I)" + ("" if classes is None else ", one class per row")
+    codes = None if mixture is None else mixture.sample(rows * columns, seed)
+    samples = draw(decoder, rows * columns, seed, asked, codes)
+    source = "z ~ N(0, I)" if mixture is None else f"z from the latent mixture ({len(mixture.weights)} Gaussians)"
+    title = f"samples, {source}" + ("" if classes is None else ", one class per row")
     plots.image_grid([list(samples[r * columns:(r + 1) * columns]) for r in range(rows)], path, title=title)
 
 
@@ -208,6 +219,21 @@ def save_interpolation(network, split, prep: Preprocessing, path: Path, steps: i
         weights * one_hot(pair["label"][1:], classes)
     decoded = np.asarray(decoder.predict(network_inputs(decoder, path_z, path_labels), verbose=0))
     plots.image_grid([[ends[0], *decoded, ends[1]]], path, title="latent interpolation between two test images")
+
+
+def fit_codes(network, split, prep: Preprocessing, config: dict) -> LatentMixture:
+    """The `sampling.components` Gaussian mixture of the encoder's codes of `split` (streamed)."""
+    classes = label_width(network)
+    plan = StreamPlan(lambda batch: ((batch["image"], batch["label"]), None), 256)
+
+    def codes_of(batch):
+        images, labels = batch
+        inputs = network_inputs(network, images, None if classes is None else one_hot(labels, classes))
+        # called directly: predict would trace a function per batch shape (the last is smaller)
+        return [ops.convert_to_numpy(part) for part in network(inputs, training=False)[1:3]]
+
+    return fit_latent_mixture(codes_of, eval_stream(split, prep, plan).as_numpy_iterator(),
+                              config["sampling"]["components"], seed=config["seed"])
 
 
 class VaeTrainer(Trainer):
@@ -236,7 +262,11 @@ class VaeTrainer(Trainer):
         prep = Preprocessing.of(shape, config["data"])
         save_reconstructions(network, shown_split(splits), prep, folder / "reconstructions.png",
                              inputs_of=shown_inputs(network))
-        save_prior_samples(network, folder / "samples.png", seed=config["seed"])
+        mixture = None
+        if config["sampling"]["from"] == "fitted_mixture":
+            mixture = fit_codes(network, splits.train, prep, config)
+            mixture.save(folder)
+        save_prior_samples(network, folder / "samples.png", seed=config["seed"], mixture=mixture)
         save_interpolation(network, shown_split(splits), prep, folder / "interpolation.png")
         return metrics
 

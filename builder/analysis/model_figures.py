@@ -90,6 +90,14 @@ def _nested_totals(layer, bytes_per_value: int):
     return inner["totals"]["macs"], inner["totals"]["activation_bytes"] - inputs
 
 
+def _computing(layer, kind: str) -> tuple:
+    """(the layer whose arithmetic a row counts, its class name): a spectrally normalized layer
+    computes as the layer it wraps (which is not a node of the graph)."""
+    if kind == "SpectralNormalization":
+        return layer.layer, type(layer.layer).__name__
+    return layer, kind
+
+
 def analyze(model, bytes_per_value: int = 4) -> dict:
     """Per-layer rows and totals: params, MACs, activation bytes, receptive field and jump."""
     graph, _ = model_graph(model)
@@ -100,18 +108,19 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
         out_shape = _shape(layer.output) if not isinstance(layer.output, (list, tuple)) else None
         producers = [graph[p] for p in node.inputs]
         in_shape = _input_shape(layer, out_shape) if node.inputs else out_shape
+        layer, kind = _computing(layer, node.kind)
         if node.kind == "Input":
             spatial = len(out_shape) - 1
             fields[name] = ((1,) * spatial, (1,) * spatial) if spatial >= 1 else None
         else:
-            fields[name] = _field(layer, node.kind, [fields[p.name] for p in producers], in_shape, out_shape)
+            fields[name] = _field(layer, kind, [fields[p.name] for p in producers], in_shape, out_shape)
         nested = _nested_totals(layer, bytes_per_value) if hasattr(layer, "layers") else None
         if nested:  # a field through a whole sub-model is not tracked
             fields[name] = None
         field = fields[name]
         rows.append({
             "name": name,
-            "class": node.kind,
+            "class": node.kind if kind == node.kind else f"{node.kind}({kind})",
             "output_shape": [None, *out_shape] if out_shape is not None else None,
             "params": sum(math.prod(shape) for shape in node.shapes),
             "macs": nested[0] if nested else

@@ -14,6 +14,8 @@ ACTIVATIONS = (
     "log_softmax", "softplus", "softsign", "exponential",
 )
 PADDINGS = ("valid", "same")
+_SPECTRAL_NORM = Arg("bool", False, "divide the kernel by its largest singular value, estimated by one power "
+                     "iteration per training step (Miyato et al. 2018; keras.layers.SpectralNormalization)")
 
 
 def _keras_layers():
@@ -22,15 +24,25 @@ def _keras_layers():
     return keras.layers
 
 
-def _register(name, keras_class, args=None, doc="", inputs="one", category="core", fixed=None):
+def _register(name, keras_class, args=None, doc="", inputs="one", category="core", fixed=None,
+              normalizable=False):
     """Register a type built as `keras_class(keras.layers)(**kwargs, **fixed)`.
 
     `keras_class` picks the class from `keras.layers` lazily, so no backend loads at import.
+    `normalizable`: the type takes `spectral_norm`, which wraps the layer in
+    keras.layers.SpectralNormalization under the spec's name.
     """
     fixed = dict(fixed or {})
+    if normalizable:
+        args = {**(args or {}), "spectral_norm": _SPECTRAL_NORM}
 
     def factory(**kwargs):
-        return keras_class(_keras_layers())(**fixed, **kwargs)
+        spectral = kwargs.pop("spectral_norm", False)
+        if not spectral:
+            return keras_class(_keras_layers())(**fixed, **kwargs)
+        name = kwargs.pop("name", None)
+        inner = keras_class(_keras_layers())(**fixed, **kwargs, name=None if name is None else f"{name}_weights")
+        return _keras_layers().SpectralNormalization(inner, name=name)
 
     factory.__qualname__ = f"build_{name}"
     register_layer(name, factory, args, doc, inputs, category)
@@ -99,7 +111,8 @@ def _pool_args(default_pool=2):
 
 # Convolutions --------------------------------------------------------------------------------
 _register("conv", lambda L: L.Conv2D, {**_conv_args(), "groups": Arg("int", 1, "grouped convolution", minimum=1),
-                             **_weights_args()}, "2D convolution (keras.layers.Conv2D)", category="conv")
+                             **_weights_args()}, "2D convolution (keras.layers.Conv2D)", category="conv",
+          normalizable=True)
 _register("conv1d", lambda L: L.Conv1D, {**_conv_args(), "groups": Arg("int", 1, "grouped convolution", minimum=1),
                                **_weights_args()}, "1D convolution (keras.layers.Conv1D)", category="conv")
 _register("depthwise_conv", lambda L: L.DepthwiseConv2D, {
@@ -116,12 +129,13 @@ _register("conv_transpose", lambda L: L.Conv2DTranspose, {
     **_conv_args(),
     "output_padding": Arg("ints", None, "extra rows/columns on one side of the output", minimum=0),
     **_weights_args(),
-}, "transposed 2D convolution, 'up-convolution' (keras.layers.Conv2DTranspose)", category="conv")
+}, "transposed 2D convolution, 'up-convolution' (keras.layers.Conv2DTranspose)", category="conv",
+    normalizable=True)
 _register("dense", lambda L: L.Dense, {
     "units": Arg("int", REQUIRED, "number of output units", minimum=1),
     "activation": _activation_arg(),
     **_weights_args(),
-}, "fully connected layer (keras.layers.Dense)", category="core")
+}, "fully connected layer (keras.layers.Dense)", category="core", normalizable=True)
 
 # Pooling ---------------------------------------------------------------------------------------
 _register("maxpool", lambda L: L.MaxPooling2D, _pool_args(), "2D max pooling (keras.layers.MaxPooling2D)",
