@@ -233,3 +233,24 @@ def test_each_trainer_has_its_own_default_reconstruction_loss():
 
     compile_model(autoencoder, resolve_train({"trainer": "reconstruction"}), steps_per_epoch=1)
     assert autoencoder.loss.name == "mse"
+
+
+def test_the_calibrated_gaussian_is_the_likelihood_at_its_best_variance():
+    """`gaussian_calibrated`: the Gaussian negative log-likelihood per value (scipy's) with the
+    batch's mean squared error as the variance, which is the variance that maximises it."""
+    from scipy.stats import norm
+
+    from trainers.registries import RECONSTRUCTION_LOSSES
+
+    rng = np.random.default_rng(0)
+    target = rng.uniform(size=(4, 6, 6, 1)).astype("float32")
+    output = np.clip(target + rng.normal(0, 0.1, target.shape), 0, 1).astype("float32")
+    entry = RECONSTRUCTION_LOSSES.get("gaussian_calibrated")
+    values = keras.ops.convert_to_numpy(entry.per_pixel(keras.ops.convert_to_tensor(target),
+                                                        keras.ops.convert_to_tensor(output)))
+    variance = np.mean((target - output) ** 2)
+    nll = lambda v: -norm.logpdf(target, loc=output, scale=np.sqrt(v))  # noqa: E731
+    np.testing.assert_allclose(values, nll(variance), rtol=1e-4, atol=1e-4)
+    assert nll(variance).sum() < min(nll(0.8 * variance).sum(), nll(1.25 * variance).sum())
+    per_image = keras.ops.convert_to_numpy(entry.make()(target, output))  # what the reconstruction trainer compiles
+    np.testing.assert_allclose(per_image, nll(variance).reshape(4, -1).mean(axis=1), rtol=1e-4)

@@ -222,6 +222,10 @@ for _name, _entry in {
     "binary_crossentropy": LossEntry(lambda: _losses().binary_crossentropy_loss(),
                                      lambda *a: _losses().binary_crossentropy_per_pixel(*a),
                                      "per-pixel binary cross-entropy (pixels in [0, 1])"),
+    "gaussian_calibrated": LossEntry(lambda: _losses().calibrated_gaussian_loss(),
+                                     lambda *a: _losses().calibrated_gaussian_per_pixel(*a),
+                                     "Gaussian negative log-likelihood with the batch's mean squared error as its "
+                                     "variance (Rybkin et al. 2021's calibrated decoder)"),
 }.items():
     RECONSTRUCTION_LOSSES.register(_name, _entry)
 METRICS.register("accuracy", OptionEntry(lambda: _losses().accuracy_metric(), "top-1 accuracy"))
