@@ -33,7 +33,11 @@ SpecLoader.add_implicit_resolver(
 
 def load_scalar(text: str):
     """One YAML value as a spec would read it (command-line overrides)."""
-    return yaml.load(text, Loader=SpecLoader)  # noqa: S506  (a SafeLoader subclass)
+    loader = SpecLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 _STANDARD_TAGS = tuple(f"tag:yaml.org,2002:{kind}" for kind in
