@@ -11,6 +11,7 @@ from .layer_scale import LayerScale
 from .local_response_normalization import LocalResponseNormalization
 from .pair_distance import PairDistance
 from .sampling import Sampling
+from .spectral_normalization import SpectralNormalization
 
 __all__ = ["AdaptedNormalization", "CropToMatch", "DropPath", "LayerScale", "LocalResponseNormalization",
-           "PairDistance", "Sampling"]
+           "PairDistance", "Sampling", "SpectralNormalization"]

@@ -46,7 +46,6 @@ from .optimization import make_optimizer
 from .pipeline import Preprocessing, main_input, materialize
 from .registries import ADVERSARIAL_LOSSES
 from .run_folder import STATE, atomic_write, last_checkpoint, write_history_csv
-from .spectral_norm import settle_spectral_norms
 from .trainer import ResumePoint, Trainer, TrainingJob
 from .trainer_options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS
 
@@ -390,8 +389,6 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
             sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
             bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
         step.sync()
-        settle_spectral_norms(generator)
-        settle_spectral_norms(discriminator)
         with whole_batches(), averaged_weights(generator, g_opt):
             samples = np.asarray(generator.predict(fixed_inputs, verbose=0))
         row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},

@@ -17,7 +17,6 @@ from .adaptation import adapt_normalizations
 from .errors import DataError, TrainingFault
 from .pipeline import TrainStream
 from .run_folder import EpochCheckpoint, StepCheckpoint, atomic_write, last_checkpoint
-from .spectral_norm import SettleSpectralNorms, spectral_layers
 
 
 def jit_compile_setting(requested):
@@ -41,13 +40,10 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
     """`model.fit` for a `TrainingJob`, with the run folder's callbacks: a NaN guard, per-epoch
     (and, if configured, per-N-step) checkpoints and history, TensorBoard and, if configured,
     early stopping. `trainer_callbacks` run first, so what they add to the epoch's logs reaches
-    history.csv; before them, spectrally normalized kernels are settled (trainers.spectral_norm),
-    so validation, checkpoints and the final model compute as training did. A run resumed
-    mid-epoch first fits the rest of that epoch, then the others."""
+    history.csv. A run resumed mid-epoch first fits the rest of that epoch, then the others."""
     config, folder = job.config, job.folder
     epochs = EpochCheckpoint(folder, job.history)
-    settle = [SettleSpectralNorms()] if spectral_layers(model) else []
-    callbacks = [*settle, *trainer_callbacks, StopOnNonFiniteLoss(folder), epochs,
+    callbacks = [*trainer_callbacks, StopOnNonFiniteLoss(folder), epochs,
                  keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False),
                  *job.extra_callbacks]
     every = config.get("checkpoint_every_steps")

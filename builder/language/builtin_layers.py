@@ -14,8 +14,8 @@ ACTIVATIONS = (
     "log_softmax", "softplus", "softsign", "exponential",
 )
 PADDINGS = ("valid", "same")
-_SPECTRAL_NORM = Arg("bool", False, "divide the kernel by its largest singular value, estimated by one power "
-                     "iteration per training step (Miyato et al. 2018; keras.layers.SpectralNormalization)")
+_SPECTRAL_NORM = Arg("bool", False, "compute with the kernel divided by its largest singular value, estimated by one "
+                     "power iteration per training step, the gradient passing through it (Miyato et al. 2018)")
 
 
 def _keras_layers():
@@ -29,8 +29,8 @@ def _register(name, keras_class, args=None, doc="", inputs="one", category="core
     """Register a type built as `keras_class(keras.layers)(**kwargs, **fixed)`.
 
     `keras_class` picks the class from `keras.layers` lazily, so no backend loads at import.
-    `normalizable`: the type takes `spectral_norm`, which wraps the layer in
-    keras.layers.SpectralNormalization under the spec's name.
+    `normalizable`: the type takes `spectral_norm`, which wraps the layer in our
+    layers.SpectralNormalization under the spec's name.
     """
     fixed = dict(fixed or {})
     if normalizable:
@@ -40,9 +40,11 @@ def _register(name, keras_class, args=None, doc="", inputs="one", category="core
         spectral = kwargs.pop("spectral_norm", False)
         if not spectral:
             return keras_class(_keras_layers())(**fixed, **kwargs)
+        import layers
+
         name = kwargs.pop("name", None)
         inner = keras_class(_keras_layers())(**fixed, **kwargs, name=None if name is None else f"{name}_weights")
-        return _keras_layers().SpectralNormalization(inner, name=name)
+        return layers.SpectralNormalization(inner, name=name)
 
     factory.__qualname__ = f"build_{name}"
     register_layer(name, factory, args, doc, inputs, category)
