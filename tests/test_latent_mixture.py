@@ -1,12 +1,11 @@
 """The Gaussian mixture a VAE samples its codes from (`sampling: {from: fitted_mixture}`):
 fitted to draws from q(z | x), sampled as stored, and bounded in memory."""
 
-import itertools
-
 import numpy as np
 import pytest
 
-from trainers.latent_mixture import MOST_DRAWS, LatentMixture, fit_latent_mixture
+from trainers import latent_mixture
+from trainers.latent_mixture import LatentMixture, fit_latent_mixture
 
 
 def test_the_mixture_is_fitted_to_draws_from_the_posterior_not_to_its_means():
@@ -35,13 +34,14 @@ def test_sampling_draws_each_component_by_its_weight_and_covariance():
     np.testing.assert_array_equal(mixture.sample(5, seed=3), mixture.sample(5, seed=3))
 
 
-def test_the_fit_keeps_a_bounded_number_of_draws_from_an_endless_stream():
-    taken = []
-
-    def endless():
-        for index in itertools.count():
-            taken.append(index)
-            yield np.random.default_rng(index).normal(size=(100, 3)), np.zeros((100, 3))
-
-    fit_latent_mixture(lambda batch: batch, endless(), components=3)
-    assert len(taken) == MOST_DRAWS // (4 * 100)
+def test_the_fit_keeps_a_bounded_uniform_sample_of_the_whole_stream(monkeypatch):
+    """A split stored class by class: the first half's codes near -3, the second half's near +3.
+    The kept draws are bounded and come from both halves in proportion."""
+    monkeypatch.setattr(latent_mixture, "MOST_DRAWS", 2_000)
+    rng = np.random.default_rng(0)
+    batches = [(np.full((100, 1), -3.0 if index < 30 else 3.0) + rng.normal(0, 0.1, (100, 1)), np.zeros((100, 1)))
+               for index in range(60)]  # 24,000 draws in all, twelve times what is kept
+    fitted = fit_latent_mixture(lambda batch: batch, iter(batches), components=2, seed=0)
+    order = np.argsort(fitted.means[:, 0])
+    np.testing.assert_allclose(fitted.means[order, 0], [-3.0, 3.0], atol=0.1)
+    np.testing.assert_allclose(fitted.weights[order], [0.5, 0.5], atol=0.05)

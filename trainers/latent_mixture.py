@@ -49,19 +49,24 @@ class LatentMixture:
 def fit_latent_mixture(codes_of, batches, components: int, seed: int = 0) -> LatentMixture:
     """Fit `components` full-covariance Gaussians to draws from q(z | x): `codes_of(batch)` gives
     a batch's (mean, log_var); `batches` streams the training split. At most MOST_DRAWS draws
-    are kept (the first images' when the split is larger)."""
+    are kept, a uniform sample of all of them (reservoir sampling), so memory is bounded and a
+    split stored class by class is still represented whole."""
     from sklearn.mixture import GaussianMixture
 
     rng = np.random.default_rng(seed)
-    draws, kept = [], 0
+    kept, seen = None, 0
     for batch in batches:
         mean, log_var = (np.asarray(part, "float64") for part in codes_of(batch))
         for _ in range(DRAWS_PER_IMAGE):
-            draws.append(mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape))
-            kept += len(mean)
-        if kept >= MOST_DRAWS:
-            break
-    draws = np.concatenate(draws)[:MOST_DRAWS] if draws else np.zeros((0, 0))
+            draws = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
+            if kept is None:
+                kept = np.empty((MOST_DRAWS, draws.shape[1]))
+            order = seen + np.arange(len(draws))  # each draw's place in the whole stream
+            slots = np.where(order < MOST_DRAWS, order, rng.integers(0, order + 1))
+            chosen = slots < MOST_DRAWS
+            kept[slots[chosen]] = draws[chosen]
+            seen += len(draws)
+    draws = kept[:min(seen, MOST_DRAWS)] if kept is not None else np.zeros((0, 0))
     if len(draws) < 2 * components:
         raise DataError(f"sampling from a fitted mixture of {components} Gaussians needs at least {2 * components} "
                         f"latent draws; the training split gave {len(draws)}")
