@@ -61,8 +61,10 @@ def fit_latent_mixture(codes_of, batches, components: int, seed: int = 0) -> Lat
             draws = mean + np.exp(0.5 * log_var) * rng.standard_normal(mean.shape)
             if kept is None:
                 kept = np.empty((MOST_DRAWS, draws.shape[1]))
-            order = seen + np.arange(len(draws))  # each draw's place in the whole stream
-            slots = np.where(order < MOST_DRAWS, order, rng.integers(0, order + 1))
+            slots = seen + np.arange(len(draws))  # each draw's place in the whole stream
+            late = slots >= MOST_DRAWS
+            if late.any():  # (a split that fits draws no extra numbers: its fit is as before)
+                slots[late] = rng.integers(0, slots[late] + 1)
             chosen = slots < MOST_DRAWS
             kept[slots[chosen]] = draws[chosen]
             seen += len(draws)
