@@ -2,6 +2,7 @@
 networks and optimizers checkpointed, resume, per-epoch monitoring and the failure warnings."""
 
 import csv
+import json
 
 import keras
 import numpy as np
@@ -79,6 +80,10 @@ def test_checkpoint_holds_both_networks_and_optimizers_and_resumes(tmp_path, mon
         run_training(SPECS / "dcgan_digits.yaml", SMALL, changes, out=tmp_path, verbose=0)
     monkeypatch.setattr(adversarial, "save_grid", original)
     folder = next((tmp_path / "dcgan_digits").iterdir())
+    # As a run recorded before `adversarial.diff_augment` existed: the resume takes its default.
+    record = json.loads((folder / "run.json").read_text())
+    del record["train"]["adversarial"]["diff_augment"]
+    (folder / "run.json").write_text(json.dumps(record))
     steps = (1797 - 359) // 64  # training and validation images, in full batches
     with np.load(folder / "checkpoints" / "epoch_001.npz") as archive:
         assert int(archive["generator_optimizer_0000"]) == steps == int(archive["discriminator_optimizer_0000"])

@@ -172,9 +172,14 @@ def test_vae_resumes_after_an_interruption(tmp_path):
                      extra_callbacks=[Interrupt()])
     folder = next((tmp_path / "vae").iterdir())
     assert len(_history(folder)) == 1
+    # As a run recorded before the `sampling` setting existed: the resume takes its default.
+    record = json.loads((folder / "run.json").read_text())
+    del record["train"]["sampling"]
+    (folder / "run.json").write_text(json.dumps(record))
     folder, metrics = run_training(resume=folder, verbose=0)
     assert [float(row["kl_weight"]) for row in _history(folder)] == [0.5, 1.0]
     assert np.isfinite(metrics["test_loss"])
+    assert not (folder / "latent_mixture.npz").exists()  # the default samples from the prior
 
 
 def test_pretrained_encoder_goes_into_a_classifier(tmp_path):

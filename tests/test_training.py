@@ -15,6 +15,7 @@ from builder import build_model, load_spec
 from builder.language.train_section import resolve_train
 from trainers import run_training
 from trainers.loop import freeze_layers
+from trainers.run_folder import with_later_defaults
 from trainers.supervised import compile_model, datasets, prepare
 
 from .conftest import ROOT, SPECS, ZOO
@@ -98,6 +99,23 @@ def test_resume_after_sigkill(tmp_path):
     epochs = [int(row["epoch"]) for row in csv.DictReader((folder / "history.csv").read_text().splitlines())]
     assert epochs == [1, 2, 3, 4]
     assert json.loads((folder / "metrics.json").read_text())["test_accuracy"] > 0.5
+
+
+def test_a_recorded_train_section_gains_later_settings_and_keeps_its_own():
+    recorded = resolve_train({"trainer": "vae", "optimizer": {"sgd": {"learning_rate": 0.1}},
+                              "kl": {"weight": 0.5}, "performance": {"jit_compile": False}})
+    del recorded["sampling"], recorded["checkpoint_every_steps"], recorded["performance"]["steps_per_execution"]
+    completed = with_later_defaults(json.loads(json.dumps(recorded)))
+    assert completed["sampling"] == {"from": "prior", "components": 10}
+    assert completed["checkpoint_every_steps"] is None
+    assert completed["performance"] == {"mixed_precision": "float32", "jit_compile": False, "steps_per_execution": 1}
+    assert completed["optimizer"] == {"sgd": {"learning_rate": 0.1}}  # a one-of choice is not merged with adam
+    assert completed["kl"] == {"weight": 0.5, "warmup_epochs": 0}
+    assert {key: completed[key] for key in recorded} == {**recorded, "performance": completed["performance"]}
+    completed["sampling"]["from"] = "fitted_mixture"  # the defaults are copies, not the settings' own
+    assert resolve_train({"trainer": "vae"})["sampling"]["from"] == "prior"
+    foreign = {"trainer": "somebody_elses", "epochs": 3}
+    assert with_later_defaults(dict(foreign)) == foreign
 
 
 def test_freeze_by_prefix_keeps_weights_fixed():

@@ -129,7 +129,7 @@ class TensorFlowStep:
         batch = tf.shape(real)[0]
 
         def seen(images, offset):  # what D sees: the images, through the differentiable augmentations
-            if not s.get("diff_augment"):  # runs from before the setting have none
+            if not s["diff_augment"]:
                 return images
             return augment(images, s["diff_augment"],
                            self._noise((batch, PARAMETERS), index, offset, uniform=True, stream=AUGMENT_STREAM))
@@ -228,7 +228,7 @@ class JaxStep:
         key = jax.random.fold_in(self.key, index)
 
         def seen(images, offset):  # what D sees: the images, through the differentiable augmentations
-            if not s.get("diff_augment"):  # runs from before the setting have none
+            if not s["diff_augment"]:
                 return images
             draw_key = jax.random.fold_in(jax.random.fold_in(key, offset), AUGMENT_STREAM)
             return augment(images, s["diff_augment"], jax.random.uniform(draw_key, (batch, PARAMETERS)))

@@ -84,7 +84,8 @@ def sample_run(run, count: int, seed: int = 0, class_index: int | None = None,
                         f"by the {trainer} trainer")
     if codes_from is not None and trainer != "vae":
         raise DataError(f"--from chooses where a VAE's codes come from; {run} was trained by the {trainer} trainer")
-    codes_from = codes_from or config.get("sampling", {}).get("from", "prior")
+    if trainer == "vae":
+        codes_from = codes_from or config["sampling"]["from"]
     model = load_trained_model(run)
     generator = model.get_layer("decoder") if trainer == "vae" else model
     check_conditional(generator, "generator")

@@ -177,7 +177,7 @@ def start_weights(model, config: dict, training_inputs=None) -> None:
     `training_inputs()`, batches of model inputs), copy `init_from` weights in, then apply
     `freeze`."""
     adapt_normalizations(model, training_inputs)
-    initialize_from(model, config.get("init_from"))  # older run folders lack it
+    initialize_from(model, config["init_from"])
     freeze_layers(model, config["freeze"])
 
 

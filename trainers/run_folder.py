@@ -14,6 +14,7 @@ most the current epoch.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import keras
+
+from builder.language.train_section import TRAINERS
 
 from .errors import DataError
 
@@ -91,10 +94,30 @@ def record_data(folder: Path, splits) -> None:
 
 
 def read_run_record(path: Path) -> dict:
+    """run.json, its `train` section completed with the settings added since it was written."""
     file = Path(path) / "run.json"
     if not file.is_file():
         raise DataError(f"{path} is not a run folder (no run.json)")
-    return json.loads(file.read_text())
+    record = json.loads(file.read_text())
+    if isinstance(record, dict) and isinstance(record.get("train"), dict):
+        record["train"] = with_later_defaults(record["train"])
+    return record
+
+
+def with_later_defaults(train: dict) -> dict:
+    """A recorded `train` section as today's trainer reads it: a setting the record lacks takes
+    its default, and a merged setting (`Setting.merged`) its missing keys' defaults. Nothing
+    recorded changes, and a section of an unknown trainer is left as it is (the commands that
+    read it refuse it by name)."""
+    if train.get("trainer") not in TRAINERS:
+        return train
+    entry = TRAINERS[train["trainer"]]
+    defaults = copy.deepcopy(entry.defaults())
+    completed = {**{key: value for key, value in defaults.items() if key not in train}, **train}
+    for key in entry.merged_keys():
+        if isinstance(completed.get(key), dict) and isinstance(defaults[key], dict):
+            completed[key] = {**defaults[key], **completed[key]}
+    return completed
 
 
 def require_trainer(run, config: dict, trainer: str, purpose: str, hint: str = "") -> None:

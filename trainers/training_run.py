@@ -64,7 +64,7 @@ def _in_place(config: dict, cluster, verbose: int, run):
     if cluster.num_processes > 1 and not trainer.process_groups:
         raise DataError(f"the {config['trainer']} trainer trains in one process (its own steps or pictures are "
                         "not written for a group of processes); use --devices N on one machine")
-    placement = place(config.get("distribution", {}).get("data_parallel"), cluster)  # older runs lack it
+    placement = place(config.get("distribution", {}).get("data_parallel"), cluster)  # the metric trainer has none
     if "batch_size" in config:
         placement.check_batch(config["batch_size"])
     chief = cluster.is_chief
@@ -164,7 +164,7 @@ def _seed(seed, config):
 
     from .determinism import set_seed
 
-    requested = config.get("performance", {}).get("jit_compile", "auto")  # older run folders lack it
+    requested = config.get("performance", {}).get("jit_compile", "auto")  # the adversarial trainer has none
     xla_on_tensorflow = keras.backend.backend() == "tensorflow" and requested is True
     if xla_on_tensorflow:
         print("note: jit_compile=true on TensorFlow turns off deterministic ops; reruns may differ slightly")
