@@ -12,6 +12,7 @@ from .local_response_normalization import LocalResponseNormalization
 from .pair_distance import PairDistance
 from .sampling import Sampling
 from .spectral_normalization import SpectralNormalization
+from .transposed_convolution import Conv2DTranspose
 
-__all__ = ["AdaptedNormalization", "CropToMatch", "DropPath", "LayerScale", "LocalResponseNormalization",
-           "PairDistance", "Sampling", "SpectralNormalization"]
+__all__ = ["AdaptedNormalization", "Conv2DTranspose", "CropToMatch", "DropPath", "LayerScale",
+           "LocalResponseNormalization", "PairDistance", "Sampling", "SpectralNormalization"]

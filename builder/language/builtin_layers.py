@@ -24,6 +24,12 @@ def _keras_layers():
     return keras.layers
 
 
+def _own_layers():
+    import layers
+
+    return layers
+
+
 def _register(name, keras_class, args=None, doc="", inputs="one", category="core", fixed=None,
               normalizable=False):
     """Register a type built as `keras_class(keras.layers)(**kwargs, **fixed)`.
@@ -127,12 +133,12 @@ _register("separable_conv", lambda L: L.SeparableConv2D, {
     "depth_multiplier": Arg("int", 1, "depthwise channels per input channel", minimum=1),
     **_weights_args(("depthwise", "pointwise")),
 }, "depthwise-separable 2D convolution (keras.layers.SeparableConv2D)", category="conv")
-_register("conv_transpose", lambda L: L.Conv2DTranspose, {
+_register("conv_transpose", lambda L: _own_layers().Conv2DTranspose, {
     **_conv_args(),
     "output_padding": Arg("ints", None, "extra rows/columns on one side of the output", minimum=0),
     **_weights_args(),
-}, "transposed 2D convolution, 'up-convolution' (keras.layers.Conv2DTranspose)", category="conv",
-    normalizable=True)
+}, "transposed 2D convolution, 'up-convolution' (keras.layers.Conv2DTranspose, computed as a convolution and a "
+   "pixel shuffle)", category="conv", normalizable=True)
 _register("dense", lambda L: L.Dense, {
     "units": Arg("int", REQUIRED, "number of output units", minimum=1),
     "activation": _activation_arg(),
