@@ -350,10 +350,13 @@ def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, f
     count, steps = len(split), steps_per_epoch(len(split), plan.batch_size, plan.whole_batches)
 
     def epoch_batches(epoch, skip=0):
-        keys = tf.data.Dataset.range(skip, count).map(lambda i: tf.cast(epoch, tf.int64) * count + i)
-        elements = tf.data.Dataset.zip(keys, split.epoch_elements(epoch, plan.seed, skip))
-        elements = elements.map(element_map, num_parallel_calls=tf.data.AUTOTUNE) if needs_work else \
-            elements.map(lambda key, element: element)
+        handles, read = split.epoch_order(epoch, plan.seed, skip)
+        first_key = tf.cast(epoch, tf.int64) * count
+
+        def element(position, handle):  # reading and the per-image work in one function call
+            return element_map(first_key + position, read(handle)) if needs_work else read(handle)
+
+        elements = handles.enumerate(skip).map(element, num_parallel_calls=tf.data.AUTOTUNE)
         batches = elements.batch(plan.batch_size, drop_remainder=plan.whole_batches)
         return batches.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
 

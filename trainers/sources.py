@@ -43,10 +43,19 @@ class Split:
         """All elements in their stored order."""
         raise NotImplementedError
 
-    def epoch_elements(self, epoch, seed: int, skip=0):
-        """The elements of `epoch` (a scalar tensor) in an order fixed by (seed, epoch), the first
-        `skip` left out before anything is read (a resume mid-epoch)."""
+    def epoch_order(self, epoch, seed: int, skip=0):
+        """(handles, read): a stream of cheap handles to the elements of `epoch` (a scalar tensor),
+        in an order fixed by (seed, epoch), the first `skip` left out before anything is read (a
+        resume mid-epoch); and `read(handle)`, the element. The pipeline calls `read` inside its
+        own per-element stage: one function call per image, not one per stage."""
         raise NotImplementedError
+
+    def epoch_elements(self, epoch, seed: int, skip=0):
+        """The elements of `epoch`, read (see `epoch_order`)."""
+        import tensorflow as tf
+
+        handles, read = self.epoch_order(epoch, seed, skip)
+        return handles.map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _permutation(count: int, seed: int, epoch):
@@ -85,12 +94,12 @@ class ArraySplit(Split):
 
         return tf.data.Dataset.from_tensor_slices(self._tensors())
 
-    def epoch_elements(self, epoch, seed, skip=0):
+    def epoch_order(self, epoch, seed, skip=0):
         import tensorflow as tf
 
         tensors = {key: tf.constant(value) for key, value in self._tensors().items()}
         order = tf.data.Dataset.from_tensor_slices(_permutation(len(self), seed, epoch)).skip(skip)
-        return order.map(lambda i: {key: tf.gather(value, i) for key, value in tensors.items()})
+        return order, lambda i: {key: tf.gather(value, i) for key, value in tensors.items()}
 
 
 def box_columns(split) -> dict:
@@ -142,13 +151,12 @@ class FileSplit(Split):
 
         return tf.data.Dataset.from_tensor_slices(self._columns()).map(self._read, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def epoch_elements(self, epoch, seed, skip=0):
+    def epoch_order(self, epoch, seed, skip=0):
         import tensorflow as tf
 
         columns = {key: tf.constant(value) for key, value in self._columns().items()}
         order = tf.data.Dataset.from_tensor_slices(_permutation(len(self), seed, epoch)).skip(skip)
-        paths = order.map(lambda i: {key: tf.gather(value, i) for key, value in columns.items()})
-        return paths.map(self._read, num_parallel_calls=tf.data.AUTOTUNE)
+        return order, lambda i: self._read({key: tf.gather(value, i) for key, value in columns.items()})
 
 
 def read_mask(path):
@@ -201,7 +209,7 @@ class RecordSplit(Split):
         records, parse = self._records(self.shards)
         return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def epoch_elements(self, epoch, seed, skip=0):
+    def epoch_order(self, epoch, seed, skip=0):
         import tensorflow as tf
 
         # Shards in a (seed, epoch) order, read several at a time, then each block of
@@ -216,8 +224,7 @@ class RecordSplit(Split):
                                                              seed=tf.stack([epoch_seed, block_number]))
             return tf.gather(block, order)
 
-        records = records.batch(SHUFFLE_BUFFER).enumerate().map(permute).unbatch().skip(skip)
-        return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return records.batch(SHUFFLE_BUFFER).enumerate().map(permute).unbatch().skip(skip), parse
 
 
 def parse_record(serialized):
