@@ -14,27 +14,29 @@ image, from its own random generator) and `augment` applies them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 TRANSLATION = 0.125  # the largest shift, as a share of the image's side (the paper's)
 CUTOUT = 0.5         # the erased square's side, as a share of the image's side (the paper's)
 
-# the policies a `train.adversarial.diff_augment` list names, and the uniform numbers each takes per image
-POLICIES = {
-    "color": "brightness, saturation and contrast, each scaled at random",
-    "translation": f"shift by up to {TRANSLATION:g} of the side, filling with zeros",
-    "cutout": f"erase a square {CUTOUT:g} of the side wide at a random place",
-}
-_COLUMNS = {"color": 3, "translation": 2, "cutout": 2}
-PARAMETERS = sum(_COLUMNS.values())
+
+class Policy(NamedTuple):
+    """One name of a `train.adversarial.diff_augment` list."""
+
+    description: str
+    columns: int  # the uniform numbers it takes per image
+    apply: Callable  # (images, uniform numbers (batch, columns)) -> images
 
 
 def augment(images, policies, uniform):
     """`images` (batch, height, width, channels) through each of `policies` in order, with
     `uniform` (batch, PARAMETERS) numbers in [0, 1) choosing each image's transformation."""
     column = 0
-    for name in POLICIES:
+    for name, policy in POLICIES.items():
         if name in policies:
-            images = _APPLY[name](images, uniform[:, column:column + _COLUMNS[name]])
-        column += _COLUMNS[name]
+            images = policy.apply(images, uniform[:, column:column + policy.columns])
+        column += policy.columns
     return images
 
 
@@ -84,4 +86,9 @@ def _cutout(images, uniform):
     return images * (1.0 - erased)[:, :, :, None]
 
 
-_APPLY = {"color": _color, "translation": _translation, "cutout": _cutout}
+POLICIES = {
+    "color": Policy("brightness, saturation and contrast, each scaled at random", 3, _color),
+    "translation": Policy(f"shift by up to {TRANSLATION:g} of the side, filling with zeros", 2, _translation),
+    "cutout": Policy(f"erase a square {CUTOUT:g} of the side wide at a random place", 2, _cutout),
+}
+PARAMETERS = sum(policy.columns for policy in POLICIES.values())

@@ -68,8 +68,8 @@ def _adversarial_schema() -> dict:
             "gradient_penalty": {**NON_NEGATIVE, "description": "WGAN-GP's lambda"},
             "diff_augment": {"type": "array", "uniqueItems": True,
                              "items": {"enum": list(DIFF_AUGMENT_POLICIES),
-                                       "description": "; ".join(f"{name}: {text}" for name, text in
-                                                                DIFF_AUGMENT_POLICIES.items())},
+                                       "description": "; ".join(f"{name}: {policy.description}" for name, policy
+                                                                in DIFF_AUGMENT_POLICIES.items())},
                              "description": "differentiable augmentations of every image D sees, real and "
                                             "generated (Zhao et al. 2020), for small datasets"},
             "generator_optimizer": optimizer,
