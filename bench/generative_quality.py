@@ -1,10 +1,10 @@
 """Generative quality as the field measures it, for specs/vae.yaml, specs/dcgan_digits.yaml,
-specs/sngan_digits.yaml and the class-conditional specs/cgan_digits.yaml and specs/cvae.yaml,
-trained from their own `train:` sections (or runs given with --vae / --gan / --sngan / --cgan /
---cvae; --only names the generators to measure).
+specs/sngan_digits.yaml, specs/scgan_digits.yaml and the class-conditional specs/cgan_digits.yaml
+and specs/cvae.yaml, trained from their own `train:` sections (or runs given with --vae / --gan /
+--sngan / --scgan / --cgan / --cvae; --only names the generators to measure).
 
     python bench/generative_quality.py [--backend tensorflow|jax] [--out runs/bench] [--only NAME ...]
-                                       [--vae RUN] [--gan RUN] [--sngan RUN] [--cgan RUN] [--cvae RUN]
+                                       [--vae RUN] [--gan RUN] [--sngan RUN] [--scgan RUN] [--cgan RUN] [--cvae RUN]
 
 1,000 samples of each generator against the held-out real test digits, on the 84 features of a
 LeNet-5 trained on the training split only (never on generated or test images): Fréchet distance,
@@ -13,8 +13,10 @@ probability of an independent judge (an RBF support-vector classifier trained on
 digits; samples are averaged down to 8x8) with the share of each class it sees. Reference rows:
 the training digits against the same test digits (the floor), uniform noise, and one training
 digit repeated. A VAE that samples from its fitted latent mixture gets a second row from the
-same run, with its codes from N(0, I). A class-conditional generator is asked for each class in
-turn (100 samples of each); its row adds the share of samples the judge recognises as the class asked for. Each
+same run, with its codes from N(0, I). A generator conditioned on the digits' labels is asked for
+each class in turn (100 samples of each); its row adds the share of samples the judge recognises
+as the class asked for. scgan_digits, conditioned on clusters of the images, is sampled as an
+unconditional generator (its clusters drawn as often as among its training images). Each
 generator's figures are written to its run folder as quality.json. Prints a Markdown table for
 docs/benchmarks.md.
 """
@@ -31,8 +33,8 @@ from training_run import parse_training_args
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 SAMPLES = 1000
-GENERATORS = {"vae": "vae", "dcgan_digits": "gan", "sngan_digits": "sngan", "cgan_digits": "cgan",
-              "cvae": "cvae"}  # spec: its --option
+GENERATORS = {"vae": "vae", "dcgan_digits": "gan", "sngan_digits": "sngan", "scgan_digits": "scgan",
+              "cgan_digits": "cgan", "cvae": "cvae"}  # spec: its --option
 
 
 def main() -> int:
@@ -40,6 +42,7 @@ def main() -> int:
         parser.add_argument("--vae", help="a trained vae run folder (default: train specs/vae.yaml)")
         parser.add_argument("--gan", help="a trained dcgan_digits run folder (default: train its spec)")
         parser.add_argument("--sngan", help="a trained sngan_digits run folder (default: train its spec)")
+        parser.add_argument("--scgan", help="a trained scgan_digits run folder (default: train its spec)")
         parser.add_argument("--cgan", help="a trained cgan_digits run folder (default: train its spec)")
         parser.add_argument("--cvae", help="a trained cvae run folder (default: train its spec)")
         parser.add_argument("--only", nargs="+", choices=list(GENERATORS), default=list(GENERATORS),
@@ -56,6 +59,7 @@ def main() -> int:
     from trainers.generative_metrics import frechet_distance, kernel_inception_distance, precision_recall
     from trainers.loop import load_trained_model
     from trainers.pipeline import Preprocessing, materialize
+    from trainers.run_folder import read_run_record
 
     runs, minutes = {}, {}
     for name in args.only:
@@ -63,7 +67,10 @@ def main() -> int:
         start = time.perf_counter()
         runs[name] = Path(given) if given else run_training(SPECS / f"{name}.yaml", out=args.out, verbose=0)[0]
         minutes[name] = (time.perf_counter() - start) / 60 if not given else None
-    asked = {name: np.arange(SAMPLES) % 10 for name, run in runs.items() if label_width(load_trained_model(run))}
+    # Conditioned on the digits' labels: asked for each class in turn. On clusters (scgan_digits):
+    # unconditional, sample_run draws the clusters.
+    asked = {name: np.arange(SAMPLES) % 10 for name, run in runs.items()
+             if label_width(load_trained_model(run)) and not read_run_record(run)["train"]["data"].get("labels")}
     features_run, _ = run_training(SPECS / "lenet5.yaml", out=args.out, verbose=0)
     classifier = load_trained_model(features_run)
     features = keras.Model(classifier.input, classifier.layers[-2].output)

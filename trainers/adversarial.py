@@ -45,7 +45,7 @@ from .generation import (
 from .optimization import make_optimizer
 from .pipeline import Preprocessing, main_input, materialize
 from .registries import ADVERSARIAL_LOSSES
-from .run_folder import STATE, atomic_write, last_checkpoint, write_history_csv
+from .run_folder import STATE, atomic_write, last_checkpoint, record_trained_classes, write_history_csv
 from .trainer import ResumePoint, Trainer, TrainingJob
 from .trainer_options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS
 
@@ -356,6 +356,8 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
     generator, discriminator = networks_of(models)
     shape, classes = tuple(main_input(discriminator).shape[1:]), label_width(generator)
     dataset, real, real_labels = real_batches(config, shape, classes)
+    if real_labels is not None:
+        record_trained_classes(folder, real_labels.sum(axis=0))
     steps = len(real) // config["batch_size"]
     g_opt, d_opt = optimizers(config, steps)
     g_opt.build(generator.trainable_variables)

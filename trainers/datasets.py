@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import DataError
 from .image_files import check_files, image_files, note_other_files
+from .pseudo_labels import cluster_labels
 from .sources import ArraySplit, FileSplit, Split
 
 
@@ -44,7 +45,8 @@ class Splits:
 
 
 def load_dataset(config: dict) -> Splits:
-    """The splits of `data: {dataset: NAME, ...}`, through the dataset registry."""
+    """The splits of `data: {dataset: NAME, ...}`, through the dataset registry (their labels
+    replaced by clusters of the images under `labels: {clusters: K}`)."""
     from builder import UnknownName
 
     from .registries import DATASETS
@@ -53,7 +55,10 @@ def load_dataset(config: dict) -> Splits:
         entry = DATASETS.get(config["dataset"])
     except UnknownName as exc:
         raise DataError(str(exc)) from None
-    return entry.load(config)
+    splits = entry.load(config)
+    if config.get("labels"):
+        splits = cluster_labels(splits, config["labels"]["clusters"], config.get("seed", 0), config["dataset"])
+    return splits
 
 
 def split_indices(y: np.ndarray, config: dict) -> list:

@@ -74,11 +74,12 @@ def check_label_classes(width: int | None, class_names, who: str) -> None:
 def sample_run(run, count: int, seed: int = 0, class_index: int | None = None,
                codes_from: str | None = None) -> np.ndarray:
     """`count` images (count, height, width, channels) in [0, 1] from the run's generator: of
-    class `class_index` for a class-conditional one (every class in turn when it is None). A VAE
+    class `class_index` for a class-conditional one (every class in turn when it is None; a model
+    conditioned on clusters, `data.labels`, draws them as often as they were trained on). A VAE
     draws its codes from where its `sampling` setting says, or from `codes_from` ('prior' or
     'fitted_mixture') when given."""
-    config = read_run_record(run)["train"]
-    trainer = config["trainer"]
+    record = read_run_record(run)
+    config, trainer = record["train"], record["train"]["trainer"]
     if trainer not in GENERATIVE:
         raise DataError(f"sample draws images from a generative run ({', '.join(GENERATIVE)}); {run} was trained "
                         f"by the {trainer} trainer")
@@ -95,8 +96,15 @@ def sample_run(run, count: int, seed: int = 0, class_index: int | None = None,
                         "needs a class-conditional one")
     if class_index is not None and not 0 <= class_index < width:
         raise DataError(f"--class {class_index}: {run}'s {generator.name} draws classes 0 to {width - 1}")
-    classes = None if width is None else np.full(count, class_index) if class_index is not None \
-        else np.arange(count) % width
+    if width is None:
+        classes = None
+    elif class_index is not None:
+        classes = np.full(count, class_index)
+    elif config["data"].get("labels"):  # clusters, not classes: each as often as among the training images
+        trained = np.asarray(record["data_used"]["trained_per_class"], "float64")
+        classes = np.random.default_rng([seed, 1]).choice(width, count, p=trained / trained.sum())
+    else:
+        classes = np.arange(count) % width
     codes = load_latent_mixture(run).sample(count, seed) if codes_from == "fitted_mixture" else None
     images = draw(generator, count, seed, classes, codes)
     return pixels_from_tanh(images) if trainer == "adversarial" else np.clip(images, 0.0, 1.0)

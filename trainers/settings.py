@@ -79,6 +79,12 @@ def _data_schema() -> dict:
                             "description": "resize the shorter side to the input size / center_crop, then cut the "
                                            "centre (ImageNet evaluation: 0.875); every split unless a training "
                                            "crop (random_resized_crop) replaces it there"},
+            "labels": {"type": "object", "required": ["clusters"], "additionalProperties": False,
+                       "description": "replace the dataset's labels by clusters of the training images (k-means on "
+                                      "their pixels; the other splits take the nearest cluster): pseudo-classes for "
+                                      "a class-conditional generator trained without labels (data in memory)",
+                       "properties": {"clusters": {"type": "integer", "minimum": 2,
+                                                   "description": "how many clusters"}}},
             "normalize": {"description": "per-channel (x - mean) / std after augmentation, on pixels in [0, 1]: "
                                          "imagenet, or {mean: [...], std: [...]}",
                           "oneOf": [{"const": "imagenet"},
