@@ -86,19 +86,21 @@ def write_run_record(path: Path, record: dict, spec_file: str) -> None:
 def record_data(folder: Path, splits) -> None:
     """Add the data actually used to run.json: examples per split, training examples per class,
     and each image file left out as unreadable (named, with the reason)."""
-    record = read_run_record(folder)
-    record["data_used"] = {**{name: len(split) for name, split in splits.named().items()},
-                           "trained_per_class": splits.train.label_counts(splits.num_classes).tolist(),
-                           "skipped_files": len(splits.skipped),
-                           "skipped": [{"file": file, "reason": reason} for file, reason in splits.skipped]}
-    atomic_write(Path(folder) / "run.json", json.dumps(record, indent=2, default=str) + "\n")
+    _add_data_used(folder, **{name: len(split) for name, split in splits.named().items()},
+                   trained_per_class=splits.train.label_counts(splits.num_classes).tolist(),
+                   skipped_files=len(splits.skipped),
+                   skipped=[{"file": file, "reason": reason} for file, reason in splits.skipped])
 
 
 def record_trained_classes(folder: Path, counts) -> None:
     """Add to run.json how many of the images a run trained on had each label (a trainer that
     trains on more than the training split, as the adversarial one does)."""
+    _add_data_used(folder, trained_per_class=[int(count) for count in counts])
+
+
+def _add_data_used(folder: Path, **entries) -> None:
     record = read_run_record(folder)
-    record.setdefault("data_used", {})["trained_per_class"] = [int(count) for count in counts]
+    record["data_used"] = {**record.get("data_used", {}), **entries}
     atomic_write(Path(folder) / "run.json", json.dumps(record, indent=2, default=str) + "\n")
 
 
