@@ -152,10 +152,14 @@ def test_an_epoch_order_is_a_function_of_seed_and_epoch(tmp_path):
 
     root = _folder(tmp_path / "images", per_class=4)
     split = load_dataset({"dataset": "image_folder", "path": str(root), "test_split": 0, "validation_split": 0}).train
-    order = [[int(e["label"]) for e in split.epoch_elements(tf.constant(epoch, tf.int64), 5)] for epoch in (0, 0, 1)]
+
+    def labels(epoch, skip=0):
+        handles, read = split.epoch_order(tf.constant(epoch, tf.int64), 5, skip)
+        return [int(element["label"]) for element in handles.map(read)]
+
+    order = [labels(epoch) for epoch in (0, 0, 1)]
     assert order[0] == order[1] and sorted(order[0]) == sorted(order[2])
-    skipped = [int(e["label"]) for e in split.epoch_elements(tf.constant(0, tf.int64), 5, skip=5)]
-    assert skipped == order[0][5:]
+    assert labels(0, skip=5) == order[0][5:]
 
 
 KILLED_RUN = """

@@ -50,13 +50,6 @@ class Split:
         own per-element stage: one function call per image, not one per stage."""
         raise NotImplementedError
 
-    def epoch_elements(self, epoch, seed: int, skip=0):
-        """The elements of `epoch`, read (see `epoch_order`)."""
-        import tensorflow as tf
-
-        handles, read = self.epoch_order(epoch, seed, skip)
-        return handles.map(read, num_parallel_calls=tf.data.AUTOTUNE)
-
 
 def _permutation(count: int, seed: int, epoch):
     import tensorflow as tf
