@@ -257,6 +257,7 @@ def test_ctrl_c_leaves_a_resumable_run(tmp_path):
     output = (tmp_path / "log.txt").read_text()
     assert code == 130, output[-2000:]
     assert "is saved. Continue with: python -m builder train --resume" in output and "Traceback" not in output
+    assert "Ctrl-C: stopping at the end of this step" in output
 
 
 def test_unwritable_output_is_reported_before_training(tmp_path, capsys):

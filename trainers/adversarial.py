@@ -42,6 +42,7 @@ from .generation import (
     pixels_from_tanh,
     save_samples,
 )
+from .interruption import stop_at_step_end
 from .optimization import make_optimizer
 from .pipeline import Preprocessing, main_input, materialize
 from .registries import ADVERSARIAL_LOSSES
@@ -376,32 +377,36 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
     reference = real[np.random.default_rng(config["seed"] + 1).permutation(len(real))[:GRID_NOISE]]
     history = list(history or [])
     (folder / "samples").mkdir(exist_ok=True)
-    for epoch in range(initial_epoch, config["epochs"]):
-        if verbose:
-            print(f"Epoch {epoch + 1}/{config['epochs']}")
-        bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=["d_real", "d_fake"])
-        sums: dict = {}
-        for i, batch in enumerate(step.batches(dataset)):
-            if keras.backend.backend() != "tensorflow":
-                batch = keras.tree.map_structure(lambda tensor: tensor.numpy(), batch)
-            values = step(batch, epoch * steps + i)
-            if not all(np.isfinite(v) for v in values.values()):
-                raise TrainingFault(f"a loss became non-finite at epoch {epoch + 1}, step {i + 1} ({values}); "
-                                    "lower the learning rates")
-            sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
-            bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
-        step.sync()
-        with whole_batches(), averaged_weights(generator, g_opt):
-            samples = np.asarray(generator.predict(fixed_inputs, verbose=0))
-        row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
-               "diversity": diversity(samples, reference)}
-        history.append(row)
-        for message in failure_warnings(history, config["adversarial"]["loss"]):
-            print(f"warning: epoch {epoch + 1}: {message}", file=sys.stderr)
-            with open(folder / "warnings.txt", "a", encoding="utf-8") as handle:
-                handle.write(f"epoch {epoch + 1}: {message}\n")
-        save_grid(samples, folder / "samples" / f"epoch_{epoch + 1:03d}.png", f"epoch {epoch + 1}")
-        _save_checkpoint(folder, epoch + 1, history, generator, discriminator, g_opt, d_opt)
+    with stop_at_step_end() as stop:
+        for epoch in range(initial_epoch, config["epochs"]):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{config['epochs']}")
+            bar = keras.utils.Progbar(steps, verbose=verbose, stateful_metrics=["d_real", "d_fake"])
+            sums: dict = {}
+            for i, batch in enumerate(step.batches(dataset)):
+                if keras.backend.backend() != "tensorflow":
+                    batch = keras.tree.map_structure(lambda tensor: tensor.numpy(), batch)
+                values = step(batch, epoch * steps + i)
+                if not all(np.isfinite(v) for v in values.values()):
+                    raise TrainingFault(f"a loss became non-finite at epoch {epoch + 1}, step {i + 1} ({values}); "
+                                        "lower the learning rates")
+                sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
+                bar.update(i + 1, [(k, v) for k, v in values.items() if k != "g_grad_norm"])
+                if i + 1 < steps:  # at the epoch's end, its checkpoint comes first
+                    stop.check()
+            step.sync()
+            with whole_batches(), averaged_weights(generator, g_opt):
+                samples = np.asarray(generator.predict(fixed_inputs, verbose=0))
+            row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
+                   "diversity": diversity(samples, reference)}
+            history.append(row)
+            for message in failure_warnings(history, config["adversarial"]["loss"]):
+                print(f"warning: epoch {epoch + 1}: {message}", file=sys.stderr)
+                with open(folder / "warnings.txt", "a", encoding="utf-8") as handle:
+                    handle.write(f"epoch {epoch + 1}: {message}\n")
+            save_grid(samples, folder / "samples" / f"epoch_{epoch + 1:03d}.png", f"epoch {epoch + 1}")
+            _save_checkpoint(folder, epoch + 1, history, generator, discriminator, g_opt, d_opt)
+            stop.check()
     with whole_batches(), averaged_weights(generator, g_opt):
         return _finish(folder, history, generator, discriminator, fixed_inputs)
 

@@ -15,6 +15,7 @@ from builder.errors import did_you_mean
 from . import plots
 from .adaptation import adapt_normalizations
 from .errors import DataError, TrainingFault
+from .interruption import StopOnRequest, stop_at_step_end
 from .pipeline import TrainStream
 from .run_folder import EpochCheckpoint, StepCheckpoint, atomic_write, last_checkpoint
 
@@ -47,10 +48,12 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
                  keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False),
                  *job.extra_callbacks]
     every = config.get("checkpoint_every_steps")
+    position = None
     if every:
         if train.steps_per_epoch is None:
             raise DataError("checkpoint_every_steps needs a training stream in a fixed order per epoch")
-        callbacks.append(StepCheckpoint(folder, every, epochs, train.steps_per_epoch, job.initial_step))
+        position = StepCheckpoint(folder, every, epochs, train.steps_per_epoch, job.initial_step)
+        callbacks.append(position)
     if config.get("early_stopping"):  # a setting only some trainers honour
         stop = dict(config["early_stopping"])
         callbacks.append(keras.callbacks.EarlyStopping(monitor=stop.get("monitor", "val_loss"),
@@ -66,13 +69,15 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
         if val is not None:
             fit_kwargs = {"validation_steps": int(val.cardinality()), **fit_kwargs}
     first = job.initial_epoch
-    common = dict(validation_data=val, callbacks=callbacks, verbose=job.verbose, shuffle=False, **fit_kwargs)
-    if train.partial is not None and first < config["epochs"]:
-        model.fit(train.partial, epochs=first + 1, initial_epoch=first, steps_per_epoch=train.partial_steps,
-                  **common)
-        first += 1
-    if first < config["epochs"]:
-        model.fit(train.dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=steps, **common)
+    with stop_at_step_end() as stop:
+        callbacks.append(StopOnRequest(stop, position.save_position if position else None))
+        common = dict(validation_data=val, callbacks=callbacks, verbose=job.verbose, shuffle=False, **fit_kwargs)
+        if train.partial is not None and first < config["epochs"]:
+            model.fit(train.partial, epochs=first + 1, initial_epoch=first, steps_per_epoch=train.partial_steps,
+                      **common)
+            first += 1
+        if first < config["epochs"]:
+            model.fit(train.dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=steps, **common)
     if job.distributed:
         job.placement.training_done()
 

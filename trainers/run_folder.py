@@ -186,8 +186,14 @@ class StepCheckpoint(keras.callbacks.Callback):
         self.offset = 0  # only the epoch a resume starts in begins part-way
 
     def on_train_batch_end(self, batch, logs=None):
+        if (self.offset + batch + 1) % self.every == 0:
+            self.save_position(batch)
+
+    def save_position(self, batch: int) -> None:
+        """A checkpoint of the place after `batch` (this fit call's count), unless the epoch ends there
+        (its own checkpoint follows)."""
         step = self.offset + batch + 1
-        if step % self.every == 0 and step < self.steps_per_epoch:  # the epoch's own checkpoint follows
+        if step < self.steps_per_epoch:
             save_checkpoint(self.model, self.folder, self.epoch, self.epochs.history, step)
 
 
