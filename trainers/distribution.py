@@ -224,7 +224,7 @@ def _mirrored_strategy(devices: tuple):
     """One strategy per set of devices for the life of the process: a second MirroredStrategy
     over the same CPU devices collides with the first's collective operations. One device gets
     TensorFlow's strategy for one device, which has no all-reduce to set up. (On a CPU both cost
-    6-8 % of ResNet-50's step against no strategy; bench/scaling.py.)"""
+    about 7 % of ResNet-50's step against no strategy; bench/scaling.py.)"""
     import tensorflow as tf
 
     if len(devices) == 1:
