@@ -41,7 +41,7 @@ def test_a_loop_inside_a_loop_shares_the_request():
     with stop_at_step_end() as outer:
         with stop_at_step_end() as inner:
             assert inner is outer
-        assert signal.getsignal(signal.SIGINT) == outer._on_sigint
+        assert signal.getsignal(signal.SIGINT) == outer.on_sigint
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

@@ -28,7 +28,7 @@ class StopRequest:
     def __init__(self):
         self.asked = False
 
-    def _on_sigint(self, signum, frame):
+    def on_sigint(self, signum, frame):
         if self.asked:
             raise KeyboardInterrupt
         self.asked = True
@@ -54,7 +54,7 @@ def stop_at_step_end():
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield request
         return
-    signal.signal(signal.SIGINT, request._on_sigint)
+    signal.signal(signal.SIGINT, request.on_sigint)
     _active = request
     try:
         yield request
