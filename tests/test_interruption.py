@@ -13,6 +13,15 @@ from trainers.interruption import ANNOUNCEMENT, stop_at_step_end
 from .conftest import SPECS
 
 
+@pytest.fixture(autouse=True)
+def python_handles_ctrl_c():
+    """Python's own Ctrl-C handling, as in a terminal: a shell that starts the tests in the
+    background hands them SIGINT ignored, which the loops rightly leave alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 
