@@ -26,10 +26,10 @@ def _ctrl_c():
     os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_the_first_ctrl_c_asks_and_the_second_interrupts_at_once(capsys):
+def test_the_first_ctrl_c_asks_and_the_second_interrupts_at_once(capfd):
     with stop_at_step_end() as stop:
         _ctrl_c()
-        assert stop.asked and ANNOUNCEMENT.strip() in capsys.readouterr().err
+        assert stop.asked and ANNOUNCEMENT.strip() in capfd.readouterr().err
         with pytest.raises(KeyboardInterrupt):
             _ctrl_c()
         with pytest.raises(KeyboardInterrupt):

@@ -11,8 +11,8 @@ Ctrl-C interrupts at once, as Python would.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
-import sys
 import threading
 
 import keras
@@ -32,7 +32,9 @@ class StopRequest:
         if self.asked:
             raise KeyboardInterrupt
         self.asked = True
-        print(ANNOUNCEMENT, file=sys.stderr, flush=True)
+        # Straight to the descriptor: the handler may run while the main thread is inside a write
+        # to sys.stderr, and Python's buffered streams refuse a reentrant write with an exception.
+        os.write(2, (ANNOUNCEMENT + "\n").encode())
 
     def check(self) -> None:
         """Raise KeyboardInterrupt here if Ctrl-C asked to stop."""
