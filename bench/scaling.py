@@ -11,10 +11,9 @@ two alternate chunk by chunk (ABBA) for `--rounds` rounds, and the cost is the m
 of the ratio of a round's two adjacent chunks: this 2-core VM runs whole spells at several speeds
 (half, and sometimes faster than usual), so a variant's fastest or median chunk says more about
 which spells it drew than about the variant, while adjacent chunks mostly share one. Target:
-within 3 %. The scaling rows train on N
-devices, each N in its own process (a backend fixes its devices when it starts), median of
-`--rounds`. Synthetic images come through a tf.data pipeline, so the input takes the
-distributed path too; the global batch is the same on every row.
+within 3 %. The scaling rows train on N devices, each N in its own process (a backend fixes its
+devices when it starts), median of `--rounds`. Synthetic images come through a tf.data pipeline,
+so the input takes the distributed path too; the global batch is the same on every row.
 
 On a machine without accelerators the N > 1 rows are N virtual CPU devices sharing the same
 cores: they exercise the distributed path and show its cost, not a speed-up.
