@@ -1,19 +1,28 @@
 """Data-parallel scaling: ResNet-50 training images/s on 1, 2, ... N devices, and what the
 distributed path costs on one device.
 
-    python bench/scaling.py [--devices 2 4] [--size 64] [--batch-size 16] [--steps 8] [--rounds 6]
+    python bench/scaling.py [--devices 2 4] [--size 64] [--batch-size 16] [--steps 24] [--rounds 8]
 
 Everything goes through `trainers.distribution.place`, exactly as `train --devices N` does.
 The overhead row compares, in one process, the zoo's ResNet-50 spec trained with no
 distribution against the same network on the 1-device distributed path (`--devices 1`:
 `keras.distribution.DataParallel` on JAX, `tf.distribute.OneDeviceStrategy` on TensorFlow); the
-two alternate chunk by chunk (ABBA) for `--rounds` rounds, and the cost is the median over rounds
-of the ratio of a round's two adjacent chunks: this 2-core VM runs whole spells at several speeds
-(half, and sometimes faster than usual), so a variant's fastest or median chunk says more about
-which spells it drew than about the variant, while adjacent chunks mostly share one. Target:
-within 3 %. The scaling rows train on N devices, each N in its own process (a backend fixes its
-devices when it starts), median of `--rounds`. Synthetic images come through a tf.data pipeline,
-so the input takes the distributed path too; the global batch is the same on every row.
+two alternate chunk by chunk (ABBA) for `--rounds` rounds, each chunk one `fit` call of `--steps`
+steps, and the cost is the median over rounds of the ratio of a round's two adjacent chunks
+(this 2-core VM runs spells at several speeds; adjacent chunks mostly share one). Target: within
+3 %.
+
+A chunk's images/s counts its steady steps: from the end of its first step to the end of its
+last. What a `fit` call pays once is printed apart, per variant: its start (to the end of the
+first step, less one steady step: making the input iterator, a distributed one under
+TensorFlow's strategy) and its end (from the last step until `fit` returns, which on this VM now
+and then takes seconds, whatever the variant). A run pays these once per `fit` call, not per
+step. Use chunks of 24 steps or more: with 8, one round's ratio scatters by about 9 % on this
+VM.
+
+The scaling rows train on N devices, each N in its own process (a backend fixes its devices when
+it starts), median of `--rounds`. Synthetic images come through a tf.data pipeline, so the input
+takes the distributed path too; the global batch is the same on every row.
 
 On a machine without accelerators the N > 1 rows are N virtual CPU devices sharing the same
 cores: they exercise the distributed path and show its cost, not a speed-up.
@@ -52,11 +61,31 @@ def _trained(placement, size: int, batch: int):
     return model, data
 
 
-def _images_per_s(placement, model, data, batch: int, steps: int) -> float:
+def _step_clock(ends: list):
+    """A callback that appends to `ends` when each step of a `fit` call ends. It reads each
+    step's loss back, so that a backend that dispatches steps asynchronously (JAX) is timed on
+    finished steps."""
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            keras.ops.convert_to_numpy((logs or {})["loss"])
+            ends.append(time.perf_counter())
+
+    return StepClock()
+
+
+def _chunk(placement, model, data, batch: int, steps: int) -> dict:
+    """One `fit` call of `steps` steps: steady images/s, and the call's start and end in ms."""
+    ends: list[float] = []
     with placement.scope():
         start = time.perf_counter()
-        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-        return batch * steps / (time.perf_counter() - start)
+        model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[_step_clock(ends)])
+        returned = time.perf_counter()
+    first, last = ends[0], ends[-1]
+    step = (last - first) / (steps - 1)
+    return {"images_per_s": batch / step, "start_ms": 1000 * (first - start - step),
+            "end_ms": 1000 * (returned - last)}
 
 
 def _overhead_worker(size: int, batch: int, steps: int, rounds: int) -> dict:
@@ -70,11 +99,14 @@ def _overhead_worker(size: int, batch: int, steps: int, rounds: int) -> dict:
     for round_index in range(rounds):
         for label in list(runs) if round_index % 2 == 0 else list(runs)[::-1]:
             placement, model, data = runs[label]
-            chunks[label].append(_images_per_s(placement, model, data, batch, steps))
+            chunks[label].append(_chunk(placement, model, data, batch, steps))
+    speeds = {label: [chunk["images_per_s"] for chunk in values] for label, values in chunks.items()}
     return {"backend": keras.backend.backend(), "kind": placements["1"].kind,
-            **{label: statistics.median(values) for label, values in chunks.items()},
-            "ratio": statistics.median(one / none for one, none in zip(chunks["1"], chunks["none"])),
-            "chunks": chunks}
+            **{label: statistics.median(values) for label, values in speeds.items()},
+            "ratio": statistics.median(one / none for one, none in zip(speeds["1"], speeds["none"])),
+            "chunks": speeds,
+            "start_ms": {label: statistics.median(c["start_ms"] for c in values) for label, values in chunks.items()},
+            "end_ms": {label: [round(c["end_ms"]) for c in values] for label, values in chunks.items()}}
 
 
 def _scaling_worker(devices: int, size: int, batch: int, steps: int) -> dict:
@@ -84,7 +116,7 @@ def _scaling_worker(devices: int, size: int, batch: int, steps: int) -> dict:
     placement.check_batch(batch)
     model, data = _trained(placement, size, batch)
     return {"replicas": placement.replicas, "kind": placement.kind,
-            "images_per_s": _images_per_s(placement, model, data, batch, steps)}
+            "images_per_s": _chunk(placement, model, data, batch, steps)["images_per_s"]}
 
 
 def _run_worker(arguments: list[str]) -> dict:
@@ -101,10 +133,12 @@ def main() -> int:
     parser.add_argument("--devices", type=int, nargs="*", default=[2], help="device counts for the scaling rows")
     parser.add_argument("--size", type=int, default=64, help="image side (224 on a GPU)")
     parser.add_argument("--batch-size", type=int, default=16, help="global batch")
-    parser.add_argument("--steps", type=int, default=8, help="steps per timed chunk")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=24, help="steps per timed chunk")
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.steps < 2:
+        parser.error("--steps: at least 2 (the first step of a chunk is timed apart)")
     sizes = ["--size", str(args.size), "--batch-size", str(args.batch_size), "--steps", str(args.steps)]
     if args.worker:
         sys.path.insert(0, str(ROOT))
@@ -123,7 +157,7 @@ def main() -> int:
                for devices, rows in runs.items()}
     baseline = pair["none"]
     print(f"ResNet-50 at {args.size}x{args.size}, global batch {args.batch_size}, {pair['backend']}, "
-          f"median of {args.rounds} rounds of {args.steps} steps")
+          f"median of {args.rounds} rounds of {args.steps} steps (steady steps)")
     print("| devices | images/s | vs no distribution |")
     print("|---|---:|---:|")
     print(f"| none (no distribution) | {baseline:,.1f} | 1.000 |")
@@ -134,7 +168,8 @@ def main() -> int:
     overhead = 1 - pair["ratio"]
     verdict = "met" if overhead <= 0.03 else "NOT met"
     for label, values in pair["chunks"].items():
-        print(f"chunks, {label}: {', '.join(f'{value:.1f}' for value in values)} images/s")
+        print(f"chunks, {label}: {', '.join(f'{value:.1f}' for value in values)} images/s; once per fit call: "
+              f"start {pair['start_ms'][label]:.0f} ms (median), end {', '.join(map(str, pair['end_ms'][label]))} ms")
     print(f"\n1-device distributed path overhead: {100 * overhead:+.1f} % (target <= 3 %: {verdict})")
     return 0
 
