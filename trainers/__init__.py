@@ -7,6 +7,7 @@ import Keras (`run_training` does). The package is loaded by `builder` as the en
 
 Public API:
     run_training(spec, overrides=None, train_overrides=None, out="runs", resume=None) -> (folder, metrics)
+    load_model(path, training_state=False) -> keras.Model  (a model or checkpoint a run wrote)
     register_trainer(TrainerClass) ; Trainer, TrainingJob, ResumePoint
     register_dataset(name, loader, description, path=None)
     DataError, TrainingFault (both `builder.BlueprintError`s)
@@ -23,7 +24,7 @@ from .settings import TrainerEntry
 from .trainer import ResumePoint, Trainer, TrainingJob
 
 __all__ = ["DATASETS", "TRAINERS", "DataError", "ResumePoint", "Trainer", "TrainingFault", "TrainingJob",
-           "register_dataset", "register_trainer", "run_training"]
+           "load_model", "register_dataset", "register_trainer", "run_training"]
 
 
 def register_trainer(trainer: type[Trainer], replace: bool = False) -> TrainerEntry:
@@ -43,6 +44,14 @@ def register_dataset(name: str, loader, description: str = "", path: str | None 
     if path not in (None, "folder", "file"):
         raise ValueError(f"path is None, 'folder' or 'file'; got {path!r}")
     return DATASETS.register(name, DatasetEntry(loader, description or name, path), replace=replace)
+
+
+def load_model(path, training_state: bool = False):
+    """A `.keras` file that a run wrote, with every trainer's classes registered first: a model,
+    or a checkpoint (compiled with its optimizer state when `training_state`; see `trainers.saving`)."""
+    from .saving import load_model as _load
+
+    return _load(path, training_state)
 
 
 def run_training(*args, **kwargs):

@@ -47,6 +47,7 @@ from .optimization import make_optimizer
 from .pipeline import Preprocessing, main_input, materialize
 from .registries import ADVERSARIAL_LOSSES
 from .run_folder import STATE, atomic_write, last_checkpoint, record_trained_classes, write_history_csv
+from .saving import save_model
 from .trainer import ResumePoint, Trainer, TrainingJob
 from .trainer_options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS
 
@@ -479,9 +480,9 @@ def _restore(path: Path, generator, discriminator, g_opt, d_opt) -> None:
 
 
 def _finish(folder: Path, history: list, generator, discriminator, fixed_inputs) -> dict:
-    generator.save(folder / "generator.keras")
-    discriminator.save(folder / "discriminator.keras")
-    generator.save(folder / "model.keras")
+    save_model(generator, folder / "generator.keras")
+    save_model(discriminator, folder / "discriminator.keras")
+    save_model(generator, folder / "model.keras")
     metrics = {f"final_{k}": v for k, v in history[-1].items() if k != "epoch"} if history else {}
     atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if history:

@@ -35,11 +35,11 @@ class Member:
 
 def load_member(folder) -> Member:
     from .loop import load_trained_model
-    from .run_folder import read_run_record, require_trainer
+    from .run_folder import read_run_record, require_run_for
 
     folder = Path(folder)
     config = read_run_record(folder)["train"]
-    require_trainer(folder, config, "supervised", "an ensemble averages classifiers' probabilities")
+    require_run_for("ensemble", folder, config, "an ensemble averages classifiers' probabilities")
     classes_file = folder / "classes.json"
     classes = json.loads(classes_file.read_text()) if classes_file.is_file() else None
     return Member(folder, config, load_trained_model(folder), classes)
@@ -137,17 +137,16 @@ def evaluate_ensemble(members: list[Member], data_config: dict | None = None) ->
 
 
 def save_ensemble(ensemble, members: list[Member], rows: list[dict], folder, data_config: dict | None) -> Path:
-    """A folder that `evaluate`, `predict` and `export` take like a run folder: model.keras
-    (compiled as the first member was), classes.json, run.json naming the members, metrics.json."""
+    """A folder that `evaluate`, `predict` and `export` take like a run folder: model.keras,
+    classes.json, run.json naming the members (with the first member's `train:` section, which
+    `evaluate` compiles the ensemble by), metrics.json."""
     from .run_folder import atomic_write
-    from .supervised import compile_model
+    from .saving import save_model
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = _test_config(members, data_config)
-    compile_model(ensemble, config, steps_per_epoch=1)
-    ensemble.optimizer.build(ensemble.trainable_variables)  # saved with its slots, so loading matches them
-    ensemble.save(folder / "model.keras")
+    save_model(ensemble, folder / "model.keras")
     if members[0].classes:
         atomic_write(folder / "classes.json", json.dumps(members[0].classes) + "\n")
     record = {"ensemble": [str(member.folder) for member in members], "train": config,

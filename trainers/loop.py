@@ -18,6 +18,7 @@ from .errors import DataError, TrainingFault
 from .interruption import StopOnRequest, stop_at_step_end
 from .pipeline import TrainStream
 from .run_folder import EpochCheckpoint, StepCheckpoint, atomic_write, last_checkpoint
+from .saving import load_model, save_model
 
 
 def jit_compile_setting(requested):
@@ -73,13 +74,27 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
         callbacks.append(StopOnRequest(stop, position.save_position if position else None))
         common = dict(validation_data=val, callbacks=callbacks, verbose=job.verbose, shuffle=False, **fit_kwargs)
         if train.partial is not None and first < config["epochs"]:
+            partial = {**common, "callbacks": [*callbacks, RunProgress(config["epochs"])]} if job.verbose else common
             model.fit(train.partial, epochs=first + 1, initial_epoch=first, steps_per_epoch=train.partial_steps,
-                      **common)
+                      **partial)
             first += 1
         if first < config["epochs"]:
             model.fit(train.dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=steps, **common)
     if job.distributed:
         job.placement.training_done()
+
+
+class RunProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar with the run's epoch count in its header: the rest of an interrupted
+    epoch is its own `fit` call of one epoch, yet reads `Epoch 3/6`, not `Epoch 3/3`."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.run_epochs = epochs
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.epochs = self.run_epochs
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -158,7 +173,7 @@ def finish(model, test, examples: int, folder: Path, saved_model=None, metrics: 
     """Save the final model (or `saved_model`, the network inside a training wrapper), write the
     test metrics (Keras's on `test`, or the trainer's own `metrics`) and the learning curve;
     returns the metrics."""
-    (saved_model or model).save(folder / "model.keras")
+    save_model(saved_model or model, folder / "model.keras")
     metrics = evaluate(model, test, examples) if metrics is None else metrics
     atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     state = last_checkpoint(folder)
@@ -206,11 +221,8 @@ def initialize_from(model, init: dict | None) -> list:
 
 
 def load_trained_model(path):
-    """The final model of a run folder (or its last checkpoint), or a .keras file."""
-    import layers  # noqa: F401  (our custom layers, for loading)
-
-    from . import optimization  # noqa: F401  (our schedules, for loading)
-
+    """The final model of a run folder (or its last checkpoint), or a .keras file, for inference:
+    uncompiled (see `trainers.saving`)."""
     path = Path(path)
     if path.is_dir():
         if (path / "model.keras").is_file():
@@ -222,7 +234,7 @@ def load_trained_model(path):
             path = state[1]
     if not path.is_file():
         raise DataError(f"{path}: no such run folder or .keras file")
-    model = keras.saving.load_model(path)
+    model = load_model(path)
     return getattr(model, "network", model)  # a trainer's wrapper holds the spec's network
 
 

@@ -106,4 +106,5 @@ class ReconstructionTrainer(Trainer):
         shape = check_reproduces_input(model, "reconstruction")
         splits = load_dataset(config["data"])
         _, _, test = datasets(splits, shape, config, training=False)
+        compile_model(model, config, steps_per_epoch=1)  # a saved model holds no loss or metrics
         return loop.evaluate(model, test, len(splits.test))

@@ -185,5 +185,6 @@ class SegmentationTrainer(Trainer):
     def evaluate(self, model, config: dict) -> dict:
         data = prepare(model, config)
         _, _, test = datasets(data, config, training=False)
+        compile_model(model, config, len(data.class_names), steps_per_epoch=1)  # a saved model holds no metrics
         with _quiet_mean_iou():
             return loop.evaluate(model, test, len(data.splits.test))

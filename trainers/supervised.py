@@ -137,4 +137,5 @@ class SupervisedTrainer(Trainer):
         """Test metrics of a trained model (the `evaluate` command)."""
         prepared = prepare(model, config)
         _, _, test = datasets(prepared, config, training=False)
+        compile_model(model, config, steps_per_epoch=1)  # a saved model holds no loss or metrics
         return loop.evaluate(model, test, len(prepared.splits.test))

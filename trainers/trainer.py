@@ -90,10 +90,6 @@ class Trainer:
     def resume_models(self, spec_file: str, params: dict, resume: ResumePoint) -> dict:
         """The models a resumed run continues with: by default the main model as checkpointed
         (optimizer state included), under the name `main`."""
-        import keras
+        from .saving import load_model
 
-        import layers  # noqa: F401  (our custom layers, for loading checkpoints)
-
-        from . import optimization  # noqa: F401  (our schedules, for loading checkpoints)
-
-        return {"main": keras.saving.load_model(resume.checkpoint)}
+        return {"main": load_model(resume.checkpoint, training_state=True)}
