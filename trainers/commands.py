@@ -8,7 +8,15 @@ import argparse
 import json
 from pathlib import Path
 
-from builder.cli import Command, UsageError, common_options, no_expect_option, parse_overrides, register_command
+from builder.cli import (
+    ANY_RUN,
+    Command,
+    UsageError,
+    common_options,
+    no_expect_option,
+    parse_overrides,
+    register_command,
+)
 
 from .registries import DATASETS, TEST_TIME_AUGMENTATIONS
 
@@ -151,11 +159,11 @@ def cmd_predict(args) -> int:
     import numpy as np
 
     from .loop import load_trained_model
-    from .run_folder import read_run_record, require_trainer
+    from .run_folder import read_run_record, require_run_for
     from .test_time import predict_with_tta
 
     config = read_run_record(args.run)["train"]
-    require_trainer(args.run, config, "supervised", "predict lists the top classes of a classifier's run",
+    require_run_for("predict", args.run, config, "predict lists the top classes of a classifier's run",
                     " (its pictures and model.keras are in the run folder)")
     model = load_trained_model(args.run)
     classes_file = Path(args.run) / "classes.json"
@@ -172,11 +180,12 @@ for _command in (
     Command("train", "train a spec (default: its `train:` section) into a run folder",
             "Train with the trainer named in the spec's `train:` section. Every train field can be overridden: "
             "--epochs, --batch-size, --data, or any field with --train key.path=value.",
-            _train_arguments, cmd_train, 40),
+            _train_arguments, cmd_train, 40, runs_of=ANY_RUN),  # --resume RUN_DIR
     Command("evaluate", "test metrics of a trained run",
             "Evaluate a run folder's model on the test split of its data (or of --data).",
-            _evaluate_arguments, cmd_evaluate, 50),
+            _evaluate_arguments, cmd_evaluate, 50, runs_of=ANY_RUN),
     Command("predict", "classify image files with a trained run",
-            "Print the top classes of each image with a run folder's model.", _predict_arguments, cmd_predict, 60),
+            "Print the top classes of each image with a run folder's model.", _predict_arguments, cmd_predict, 60,
+            runs_of=("supervised",)),
 ):
     register_command(_command)

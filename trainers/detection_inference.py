@@ -17,7 +17,7 @@ from .box_ops import batched_non_max_suppression, decode
 from .detection_anchors import anchors_for
 from .loop import load_trained_model
 from .pipeline import Preprocessing, image_file_inputs, model_image_shape
-from .run_folder import read_run_record, require_trainer
+from .run_folder import read_run_record, require_run_for
 
 BATCH = 32  # images per predict call in `detect`
 
@@ -86,7 +86,7 @@ def detect_files(run, paths: list, min_score: float) -> list:
     {image, width, height, detections: [{class, class_index, score, box: [x1, y1, x2, y2]}]},
     best first, those scoring at least `min_score`."""
     config = read_run_record(run)["train"]
-    require_trainer(run, config, "detection", "detect draws the boxes a detection run finds")
+    require_run_for("detect", run, config, "detect draws the boxes a detection run finds")
     network = load_trained_model(run)
     classes_file = Path(run) / "classes.json"
     names = json.loads(classes_file.read_text()) if classes_file.is_file() else []

@@ -56,7 +56,7 @@ def serving_model(model):
         raise DataError(f"export takes a model with one input; this one has {len(model.inputs)}")
     if len(model.outputs) == 1:
         return model
-    return keras.Model(model.inputs, model.outputs[0], name=model.name)
+    return keras.Model(model.input, model.outputs[0], name=model.name)  # `input`: a tensor, as the export is called
 
 
 def check_inputs(model, config: dict) -> tuple[np.ndarray, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from builder.cli import COMMANDS
 from builder.errors import SpecError
 
 from . import plots
@@ -18,9 +19,7 @@ from .errors import DataError
 from .latent_mixture import load_latent_mixture
 from .loop import load_trained_model
 from .pipeline import LABEL_INPUT, main_input
-from .run_folder import read_run_record
-
-GENERATIVE = ("vae", "adversarial")
+from .run_folder import read_run_record, require_run_for
 
 
 def label_width(network) -> int | None:
@@ -80,9 +79,8 @@ def sample_run(run, count: int, seed: int = 0, class_index: int | None = None,
     'fitted_mixture') when given."""
     record = read_run_record(run)
     config, trainer = record["train"], record["train"]["trainer"]
-    if trainer not in GENERATIVE:
-        raise DataError(f"sample draws images from a generative run ({', '.join(GENERATIVE)}); {run} was trained "
-                        f"by the {trainer} trainer")
+    require_run_for("sample", run, config, "sample draws images from a generative run (" +
+                    ", ".join(COMMANDS.get("sample").runs_of) + ")")
     if codes_from is not None and trainer != "vae":
         raise DataError(f"--from chooses where a VAE's codes come from; {run} was trained by the {trainer} trainer")
     if trainer == "vae":

@@ -12,12 +12,12 @@ from builder.cli import Command, common_options, register_command
 from .errors import DataError
 
 
-def _metric_run(run: str):
+def _metric_run(command: str, run: str):
     """The embedding model of a metric run folder and the run's metrics (its threshold)."""
     from .loop import load_trained_model
-    from .run_folder import read_run_record, require_trainer
+    from .run_folder import read_run_record, require_run_for
 
-    require_trainer(run, read_run_record(run)["train"], "metric", "embed and identify take a metric run")
+    require_run_for(command, run, read_run_record(run)["train"], f"{command} takes a metric run")
     metrics_file = Path(run) / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     return load_trained_model(run), metrics
@@ -42,7 +42,7 @@ def _embed_arguments(parser) -> None:
 def cmd_embed(args) -> int:
     import numpy as np
 
-    model, _ = _metric_run(args.run)
+    model, _ = _metric_run("embed", args.run)
     embeddings = _embed_files(model, args.images)
     np.save(args.output, embeddings)
     print(f"wrote {embeddings.shape[0]} embeddings of {embeddings.shape[1]} values to {args.output}")
@@ -74,7 +74,7 @@ def _identify_arguments(parser) -> None:
 def cmd_identify(args) -> int:
     from sklearn.neighbors import NearestNeighbors
 
-    model, metrics = _metric_run(args.run)
+    model, metrics = _metric_run("identify", args.run)
     threshold = args.threshold if args.threshold is not None else metrics.get("threshold")
     if threshold is None:
         raise DataError(f"{args.run} records no distance threshold (metrics.json): pass --threshold")
@@ -93,10 +93,10 @@ def cmd_identify(args) -> int:
 for _command in (
     Command("embed", "embeddings of image files with a metric-learning run",
             "Map each image to its embedding with a metric run's model and save them as one N x dim .npy array.",
-            _embed_arguments, cmd_embed, 62),
+            _embed_arguments, cmd_embed, 62, runs_of=("metric",)),
     Command("identify", "the nearest known identity of each image, or unknown",
             "Enrol a gallery (one sub-folder of images per identity) with a metric run's model, then answer, for "
             "each image, the nearest identity and its distance, or `unknown` beyond the run's distance threshold.",
-            _identify_arguments, cmd_identify, 64),
+            _identify_arguments, cmd_identify, 64, runs_of=("metric",)),
 ):
     register_command(_command)

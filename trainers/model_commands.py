@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from builder.cli import Command, UsageError, common_options, register_command
+from builder.cli import ANY_RUN, Command, UsageError, common_options, register_command
 
 from .commands import data_forms, parse_data
 from .errors import DataError
@@ -45,11 +45,13 @@ def cmd_ensemble(args) -> int:
 def _export_arguments(parser) -> None:
     parser.add_argument("run", metavar="RUN_DIR", help="a run folder, an ensemble folder, or a .keras file")
     formats = sorted(EXPORT_FORMATS)
-    parser.add_argument("--format", required=True, choices=formats,
-                        help="; ".join(f"{name}: {EXPORT_FORMATS[name].description}" for name in formats))
+    parser.add_argument("--format", required=True, nargs="+", choices=formats, metavar="FORMAT",
+                        help="one or more of: " + "; ".join(f"{name}: {EXPORT_FORMATS[name].description}"
+                                                             for name in formats))
     parser.add_argument("-o", "--output", metavar="PATH",
                         help="the artifact file (with the format's suffix) or a folder for it and preprocessing.json "
-                             "(default RUN_DIR/export/FORMAT)")
+                             "(default RUN_DIR/export/FORMAT); with several formats, a folder holding one folder "
+                             "per format")
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
 
 
@@ -62,7 +64,12 @@ def cmd_export(args) -> int:
 
     if not os.path.exists(args.run):
         raise DataError(f"{args.run}: no such run folder or .keras file")
-    print(export_run(args.run, args.format, args.output).line())
+    formats = list(dict.fromkeys(args.format))
+    if len(formats) > 1 and args.output and os.path.splitext(args.output)[1]:
+        raise UsageError(f"-o {args.output}: with several formats, -o names a folder (one folder per format in it)")
+    for name in formats:
+        output = os.path.join(args.output, name) if args.output and len(formats) > 1 else args.output
+        print(export_run(args.run, name, output).line())
     return 0
 
 
@@ -132,17 +139,19 @@ def cmd_detect(args) -> int:
 for _command in (
     Command("ensemble", "average the probabilities of classifier runs",
             "Evaluate classifier runs and their average side by side on the first run's test split (or --data); "
-            "--save writes the ensemble as one model.", _ensemble_arguments, cmd_ensemble, 65),
+            "--save writes the ensemble as one model.", _ensemble_arguments, cmd_ensemble, 65,
+            runs_of=("supervised",)),
     Command("export", "export a run's model for serving, checked in the format's own runtime",
             "Export with Keras's model.export, load the artifact in its own runtime and compare its outputs with "
             "the Keras model's on test images (within 1e-4); the image preprocessing is written beside it.",
-            _export_arguments, cmd_export, 66),
+            _export_arguments, cmd_export, 66, runs_of=ANY_RUN),
     Command("sample", "draw new images from a generative run (vae, adversarial)",
             "Feed noise to a run's generator (the VAE's decoder on the prior N(0, I), or the GAN's generator) and "
             "write a grid of the images (and, with --array, the images themselves in [0, 1]).",
-            _sample_arguments, cmd_sample, 67),
+            _sample_arguments, cmd_sample, 67, runs_of=("vae", "adversarial")),
     Command("detect", "find objects in image files with a detection run",
             "Run a detection run's model on image files: boxes (in each image's own pixels), classes and scores "
-            "as detections.json, and each image with its boxes drawn.", _detect_arguments, cmd_detect, 68),
+            "as detections.json, and each image with its boxes drawn.", _detect_arguments, cmd_detect, 68,
+            runs_of=("detection",)),
 ):
     register_command(_command)

@@ -138,6 +138,15 @@ def require_trainer(run, config: dict, trainer: str, purpose: str, hint: str = "
         raise DataError(f"{purpose}; {run} was trained by the {config['trainer']} trainer{hint}")
 
 
+def require_run_for(command: str, run, config: dict, purpose: str, hint: str = "") -> None:
+    """`require_trainer` for a command: the run's trainer must be one of those whose runs the
+    command's registry entry says it takes (`Command.runs_of`)."""
+    from builder.cli import COMMANDS, takes_runs_of
+
+    if not takes_runs_of(COMMANDS.get(command), config["trainer"]):
+        raise DataError(f"{purpose}; {run} was trained by the {config['trainer']} trainer{hint}")
+
+
 def save_checkpoint(model, folder: Path, epochs_done: int, history: list, step: int = 0) -> None:
     """The model with its optimizer state, then the state file that names it (`step`: batches of
     the next epoch already trained); each written atomically, the previous checkpoint removed last."""

@@ -21,7 +21,9 @@ class UsageError(BlueprintError):
 @dataclass(frozen=True)
 class Command:
     """One `python -m builder NAME` command: `arguments(parser)` adds its options, `run(args)`
-    returns the exit status. `order` sorts the command list in `--help`."""
+    returns the exit status. `order` sorts the command list in `--help`. `runs_of` names the
+    trainers whose run folders the command takes (`ANY_RUN`: every trainer's); the command refuses
+    other runs, and the user-journey tests run it on a run of each."""
 
     name: str
     help: str
@@ -30,6 +32,15 @@ class Command:
     run: Callable[[argparse.Namespace], int]
     order: int = 100
     aliases: tuple = field(default=())
+    runs_of: tuple = ()
+
+
+ANY_RUN = ("*",)
+
+
+def takes_runs_of(command: Command, trainer: str) -> bool:
+    """Whether `command` takes a run folder that the `trainer` trainer wrote."""
+    return command.runs_of == ANY_RUN or trainer in command.runs_of
 
 
 COMMANDS: Registry[Command] = Registry("command")
