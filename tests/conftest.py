@@ -31,3 +31,15 @@ def backend() -> str:
     import keras
 
     return keras.backend.backend()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `backend_free` (the spec language's schema, the house rules, the install, the
+    docs' text) never touch a Keras backend, so the JAX run of the suite would repeat them
+    unchanged: they run in the TensorFlow run only."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        return
+    repeated = [item for item in items if item.get_closest_marker("backend_free")]
+    if repeated:
+        config.hook.pytest_deselected(items=repeated)
+        items[:] = [item for item in items if not item.get_closest_marker("backend_free")]

@@ -12,6 +12,9 @@ from trainers.loop import load_trained_model
 
 from .conftest import SPECS
 
+# Its tests share module fixtures (trained runs): one worker of pytest-xdist takes them all.
+pytestmark = pytest.mark.xdist_group("test_after_training")
+
 
 @pytest.fixture(scope="module")
 def lenet_runs(tmp_path_factory):

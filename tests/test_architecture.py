@@ -5,7 +5,11 @@ spec language, no import cycles) and ruff for style and the banned private APIs.
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import ROOT
+
+pytestmark = pytest.mark.backend_free
 
 
 def test_import_contracts_are_kept():

@@ -16,6 +16,9 @@ from trainers.loop import load_trained_model
 
 from .conftest import SPECS
 
+# Its tests share module fixtures (trained runs): one worker of pytest-xdist takes them all.
+pytestmark = pytest.mark.xdist_group("test_conditional_generation")
+
 SPEC = SPECS / "cgan_digits.yaml"
 SMALL = load_spec(SPEC).test_overrides
 

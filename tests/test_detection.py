@@ -14,6 +14,9 @@ from trainers.box_ops import anchor_boxes, encode, match_anchors, non_max_suppre
 from trainers.detection_data import generate_shapes_boxes
 from trainers.detection_metrics import coco_average_precision
 
+# Its tests share module fixtures (trained runs): one worker of pytest-xdist takes them all.
+pytestmark = pytest.mark.xdist_group("test_detection")
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "ssd_shapes.yaml"
 

@@ -15,6 +15,9 @@ from trainers.registries import EXPORT_FORMATS
 
 from .conftest import ROOT, SPECS, backend
 
+# Its tests share module fixtures (trained runs): one worker of pytest-xdist takes them all.
+pytestmark = pytest.mark.xdist_group("test_export")
+
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):

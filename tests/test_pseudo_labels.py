@@ -18,6 +18,9 @@ from trainers.errors import DataError
 
 from .conftest import SPECS
 
+# Its tests share module fixtures (trained runs): one worker of pytest-xdist takes them all.
+pytestmark = pytest.mark.xdist_group("test_pseudo_labels")
+
 SPEC = SPECS / "scgan_digits.yaml"
 DIGITS = {"dataset": "digits", "labels": {"clusters": 10}}
 

@@ -15,6 +15,9 @@ from trainers.loop import load_trained_model
 
 from .conftest import SPECS
 
+# Its tests share module fixtures (trained runs): one worker of pytest-xdist takes them all.
+pytestmark = pytest.mark.xdist_group("test_sample_command")
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):

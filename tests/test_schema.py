@@ -8,6 +8,8 @@ from builder.language.yaml_loader import load_yaml_file
 
 from .conftest import SPECS, ZOO
 
+pytestmark = pytest.mark.backend_free
+
 
 def test_committed_schema_matches_the_registry():
     committed = SCHEMA_PATH.read_text(encoding="utf-8")
