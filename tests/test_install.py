@@ -47,10 +47,12 @@ def _stand_ins(folder: Path) -> None:
 
 
 def _installed_by(target: str, wheels: Path, report: Path) -> set[str]:
-    """The distributions `pip install TARGET` would install, from pip's resolution report."""
+    """The distributions `pip install TARGET` would install into a new virtual environment (this
+    one's packages ignored), from pip's resolution report."""
     result = subprocess.run([sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--quiet",
-                             "--no-index", "--find-links", str(wheels), "--no-build-isolation", "--report",
-                             str(report), "-e", target], capture_output=True, text=True, cwd=ROOT, timeout=600)
+                             "--ignore-installed", "--no-index", "--find-links", str(wheels), "--no-build-isolation",
+                             "--report", str(report), "-e", target], capture_output=True, text=True, cwd=ROOT,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
 
