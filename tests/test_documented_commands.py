@@ -136,6 +136,31 @@ def _is_run_command(line: str) -> bool:
     return " train " in f"{line} " or " runs/" in line or "RUN_DIR" in line
 
 
+def _run_group(line: str) -> str:
+    """Which run a line trains or reads (the spec's name), so that the lines about one run go
+    together, trainings first; the several-machines example is a group of its own."""
+    if "--coordinator" in line:
+        return "several_machines"
+    used = RUN_PLACEHOLDER.search(line) or re.search(r" runs/(\w+)/\*", line)
+    if used:
+        return used.group(1)
+    if "RUN_DIR" in line:
+        return "siamese"
+    return re.search(r"specs/(\w+)\.yaml", line).group(1)
+
+
+def run_groups() -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    for line in documented_commands():
+        if _is_run_command(line):
+            groups.setdefault(_run_group(line), []).append(line)
+    return groups
+
+
+SPEC_COMMANDS = [line for line in documented_commands() if not _is_run_command(line)]
+RUN_GROUPS = run_groups()
+
+
 @pytest.mark.backend_free
 def test_the_docs_show_their_commands_and_no_issue_numbers():
     commands = documented_commands()
@@ -146,26 +171,32 @@ def test_the_docs_show_their_commands_and_no_issue_numbers():
         assert not numbers, f"{path.name} mentions issue numbers {numbers}"
 
 
-def test_documented_spec_commands_run(tmp_path):
-    """Every line that needs no run folder: validate, summary, build, schema, reference, devices,
+@pytest.mark.parametrize("line", SPEC_COMMANDS, ids=lambda line: line.removeprefix("python -m builder ")[:60])
+def test_documented_spec_command_runs(line, tmp_path):
+    """A line that needs no run folder: validate, summary, build, schema, reference, devices,
     data pack, compare, plot."""
     space, failures = Workspace(tmp_path), []
-    for line in documented_commands():
-        if _is_run_command(line):
-            continue
-        result = space.run(space.prepared(line))
-        if " plot " in line and shutil.which("dot") is None:
-            _check(result, line, failures, "Graphviz")
-        else:
-            _check(result, line, failures)
+    result = space.run(space.prepared(line))
+    if " plot " in line and shutil.which("dot") is None:
+        _check(result, line, failures, "Graphviz")
+    else:
+        _check(result, line, failures)
     assert not failures, "\n".join(failures)
 
 
-def test_documented_training_commands_run(tmp_path):
-    """Every line that trains or takes a run folder, training lines first, in the docs' order;
-    the two processes of the several-machines example run together on this machine."""
+@pytest.mark.backend_free
+def test_every_documented_line_is_run():
+    assert sorted(SPEC_COMMANDS + [line for lines in RUN_GROUPS.values() for line in lines]) == sorted(
+        documented_commands())
+    assert {"lenet5", "siamese", "ssd_shapes", "several_machines"} <= set(RUN_GROUPS)
+
+
+@pytest.mark.parametrize("run", RUN_GROUPS)
+def test_documented_run_commands_run(run, tmp_path):
+    """The lines that train or read one run, training lines first, in the docs' order; the two
+    processes of the several-machines example run together on this machine."""
     space, failures = Workspace(tmp_path), []
-    lines = [line for line in documented_commands() if _is_run_command(line)]
+    lines = RUN_GROUPS[run]
     group = [line for line in lines if "--coordinator" in line]
     trains = [line for line in lines if re.search(r" train (specs|--devices)", line) and line not in group]
     for line in trains + [line for line in lines if line not in trains and line not in group]:
