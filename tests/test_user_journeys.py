@@ -1,8 +1,8 @@
 """The product as people run it: for each trainer family, a tiny run trained with `python -m builder
 train` (interrupted with Ctrl-C and resumed), then every command that takes such a run, each in a
 fresh process reading what the earlier ones wrote, and the saved files loaded in a fresh interpreter
-with the one import the docs name. Nothing here imports a trainer's module into the test process,
-so a class that only an earlier test registered cannot hide a failure.
+with the one import the docs name. Every step is a new process, so a class that only an earlier
+test registered in the test process cannot hide a failure.
 
 Which commands take which runs comes from the command registry (`Command.runs_of`): a command or a
 built-in trainer without a journey fails `test_every_command_and_family_has_a_journey`."""
