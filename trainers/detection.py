@@ -271,7 +271,7 @@ class DetectionTrainer(Trainer):
         metrics = loop.evaluate(trainer, test, len(data.splits.test))
         if test is not None:
             metrics.update(average_precision(finder, test, trainer.classes))
-        metrics = loop.finish(trainer, test, len(data.splits.test), folder, saved_model=network, metrics=metrics)
+        metrics = loop.finish(trainer, test, len(data.splits.test), folder, metrics=metrics)
         save_detections_picture(finder, data, folder / "detections.png")
         return metrics
 

@@ -169,11 +169,11 @@ def pictures_model(model, job):
             yield load_trained_model(job.folder)
 
 
-def finish(model, test, examples: int, folder: Path, saved_model=None, metrics: dict | None = None) -> dict:
-    """Save the final model (or `saved_model`, the network inside a training wrapper), write the
-    test metrics (Keras's on `test`, or the trainer's own `metrics`) and the learning curve;
-    returns the metrics."""
-    save_model(saved_model or model, folder / "model.keras")
+def finish(model, test, examples: int, folder: Path, metrics: dict | None = None) -> dict:
+    """Save the final model (the network alone, a training wrapper's too: `saving.save_model`),
+    write the test metrics (Keras's on `test`, or the trainer's own `metrics`) and the learning
+    curve; returns the metrics."""
+    save_model(model, folder / "model.keras")
     metrics = evaluate(model, test, examples) if metrics is None else metrics
     atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     state = last_checkpoint(folder)

@@ -258,7 +258,7 @@ class VaeTrainer(Trainer):
             trainer.compile(optimizer=optimizer, **loop.speed_settings(config))
         warm_up = KLWarmUp(config["kl"]["weight"], config["kl"]["warmup_epochs"])
         loop.fit(trainer, train, val, job, trainer_callbacks=[warm_up])
-        metrics = loop.finish(trainer, test, len(splits.test), folder, saved_model=network)
+        metrics = loop.finish(trainer, test, len(splits.test), folder)
         prep = Preprocessing.of(shape, config["data"])
         save_reconstructions(network, shown_split(splits), prep, folder / "reconstructions.png",
                              inputs_of=shown_inputs(network))
