@@ -12,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -110,17 +109,28 @@ class Workspace:
             line += " --epochs 1 --quiet" + "".join(f" --set {key}={value}" for key, value in tiny.items())
         return line
 
-    def run(self, line: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    def start(self, line: str) -> subprocess.Popen:
+        """The line in a shell, with this interpreter as `python` and a leading KERAS_BACKEND=
+        as the backend (else the suite's)."""
         env = {**os.environ, "KERAS_BACKEND": BACKEND}
         if line.startswith("KERAS_BACKEND="):
             assignment, _, line = line.partition(" ")
             env["KERAS_BACKEND"] = assignment.split("=", 1)[1]
-        started = time.monotonic()
-        result = subprocess.run(["bash", "-c", line.replace("python -m builder", shlex.quote(sys.executable) +
+        return subprocess.Popen(["bash", "-c", line.replace("python -m builder", shlex.quote(sys.executable) +
                                                              " -m builder")],
-                                capture_output=True, text=True, cwd=self.folder, env=env, timeout=timeout)
-        print(f"{time.monotonic() - started:6.1f} s  {line}")
-        return result
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.folder, env=env)
+
+    def run(self, line: str, timeout: int = 900) -> subprocess.CompletedProcess:
+        return self.finished(line, self.start(line), timeout)
+
+    @staticmethod
+    def finished(line: str, process: subprocess.Popen, timeout: int = 900) -> subprocess.CompletedProcess:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        return subprocess.CompletedProcess(line, process.returncode, stdout, stderr)
 
 
 def _check(result: subprocess.CompletedProcess, line: str, failures: list, expected_error: str | None = None):
@@ -203,14 +213,10 @@ def test_documented_run_commands_run(run, tmp_path):
         _check(space.run(space.prepared(line)), line, failures)
     if group:
         port = _free_port()
-        commands = [space.prepared(line).replace("10.0.0.1:1234", f"127.0.0.1:{port}") for line in group]
-        env = {**os.environ, "KERAS_BACKEND": "jax"}
-        helpers = [subprocess.Popen(["bash", "-c", command.split(" ", 1)[1].replace(
-            "python -m builder", shlex.quote(sys.executable) + " -m builder")], cwd=tmp_path, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for command in commands]
-        for line, helper in zip(group, helpers):
-            stdout, stderr = helper.communicate(timeout=900)
-            _check(subprocess.CompletedProcess(line, helper.returncode, stdout, stderr), line, failures)
+        processes = [space.start(space.prepared(line).replace("10.0.0.1:1234", f"127.0.0.1:{port}"))
+                     for line in group]
+        for line, process in zip(group, processes):
+            _check(space.finished(line, process), line, failures)
     assert not failures, "\n".join(failures)
 
 

@@ -78,7 +78,6 @@ def refused(result: subprocess.CompletedProcess, step: str, message: str) -> Non
 class Trip:
     """One journey under way: its run folder and the files its commands read."""
 
-    name: str
     journey: Journey
     home: Path
     run: Path = None
@@ -366,7 +365,7 @@ def test_every_command_and_family_has_a_journey():
 @pytest.mark.parametrize("name", JOURNEYS)
 def test_user_journey(name, tmp_path):
     journey = JOURNEYS[name]
-    trip = Trip(name, journey, tmp_path)
+    trip = Trip(journey, tmp_path)
     if journey.images == "digits":
         trip.images = [path for files in digit_images(tmp_path / "images").values() for path in files][:4]
     else:
