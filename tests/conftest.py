@@ -1,4 +1,7 @@
+import atexit
 import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -11,6 +14,35 @@ SPECS = ROOT / "specs"
 ZOO = sorted(SPECS.glob("*.yaml"))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _share_jax_compilations() -> None:
+    """One persistent XLA compilation cache for this run of the suite: its xdist workers and every
+    `python -m builder` process the tests start inherit it, so a model or step already compiled by
+    one process (a variable's initializer, a train step of the same shape) is read back instead of
+    compiled again. The cache starts empty each run, so no result comes from an earlier run, and
+    JAX keys its entries by the computation, its backend and its version. Set before JAX is imported."""
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return  # a worker, or a user's own cache
+    folder = tempfile.mkdtemp(prefix="keras-blueprint-tests-xla-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = folder
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"  # the default, 1 s, skips most of a test's
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+
+
+def _compile_tests_quickly() -> None:
+    """XLA's CPU code generation without LLVM's optimizations: the suite compiles hundreds of
+    tiny models once each and runs them a few steps, so compiling is most of a JAX test's time.
+    At -O0 the compile-bound tests take about a quarter less and the longest training test the
+    same; the computation, and so every result a test checks, is unchanged."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
+
+
+_share_jax_compilations()
+_compile_tests_quickly()
 builder.load_plugins()  # the trainers plugin fills the trainer registry, as the CLI and API do
 
 
@@ -33,13 +65,17 @@ def backend() -> str:
     return keras.backend.backend()
 
 
+ONCE = ("backend_free", "backends_named")
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `backend_free` (the spec language's schema, the house rules, the install, the
-    docs' text) never touch a Keras backend, so the JAX run of the suite would repeat them
-    unchanged: they run in the TensorFlow run only."""
+    docs' text) never touch a Keras backend, and tests marked `backends_named` choose their
+    backends themselves, so the JAX run of the suite would repeat them unchanged: they run in the
+    TensorFlow run only."""
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         return
-    repeated = [item for item in items if item.get_closest_marker("backend_free")]
+    repeated = [item for item in items if any(item.get_closest_marker(name) for name in ONCE)]
     if repeated:
         config.hook.pytest_deselected(items=repeated)
-        items[:] = [item for item in items if not item.get_closest_marker("backend_free")]
+        items[:] = [item for item in items if item not in repeated]
