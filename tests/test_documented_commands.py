@@ -171,6 +171,16 @@ SPEC_COMMANDS = [line for line in documented_commands() if not _is_run_command(l
 RUN_GROUPS = run_groups()
 
 
+def names_its_backends(lines: list[str]) -> bool:
+    """Lines that choose their backends themselves (`KERAS_BACKEND=jax ...`, `--backend jax`,
+    `--backends tensorflow,jax`) whatever backend the suite runs on, and so run once."""
+    return all(line.startswith("KERAS_BACKEND=") or re.search(r" --backends? ", line) for line in lines)
+
+
+def once_if_it_names_its_backends(value: str, lines: list[str]):
+    return pytest.param(value, marks=[pytest.mark.backends_named] if names_its_backends(lines) else [])
+
+
 @pytest.mark.backend_free
 def test_the_docs_show_their_commands_and_no_issue_numbers():
     commands = documented_commands()
@@ -181,7 +191,8 @@ def test_the_docs_show_their_commands_and_no_issue_numbers():
         assert not numbers, f"{path.name} mentions issue numbers {numbers}"
 
 
-@pytest.mark.parametrize("line", SPEC_COMMANDS, ids=lambda line: line.removeprefix("python -m builder ")[:60])
+@pytest.mark.parametrize("line", [once_if_it_names_its_backends(line, [line]) for line in SPEC_COMMANDS],
+                         ids=lambda line: line.removeprefix("python -m builder ")[:60])
 def test_documented_spec_command_runs(line, tmp_path):
     """A line that needs no run folder: validate, summary, build, schema, reference, devices,
     data pack, compare, plot."""
@@ -199,9 +210,12 @@ def test_every_documented_line_is_run():
     assert sorted(SPEC_COMMANDS + [line for lines in RUN_GROUPS.values() for line in lines]) == sorted(
         documented_commands())
     assert {"lenet5", "siamese", "ssd_shapes", "several_machines"} <= set(RUN_GROUPS)
+    once = [line for line in SPEC_COMMANDS if names_its_backends([line])]
+    assert any("--backends tensorflow,jax" in line for line in once) and names_its_backends(
+        RUN_GROUPS["several_machines"]) and not names_its_backends(RUN_GROUPS["resnet18"])  # its evaluate doesn't
 
 
-@pytest.mark.parametrize("run", RUN_GROUPS)
+@pytest.mark.parametrize("run", [once_if_it_names_its_backends(run, lines) for run, lines in RUN_GROUPS.items()])
 def test_documented_run_commands_run(run, tmp_path):
     """The lines that train or read one run, training lines first, in the docs' order; the two
     processes of the several-machines example run together on this machine."""
