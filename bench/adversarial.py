@@ -23,7 +23,7 @@ def main() -> int:
     args = parse_training_args(__doc__.splitlines()[0],
                                lambda parser: parser.add_argument("--loss", help="override train.adversarial.loss"))
     from trainers import run_training
-    from trainers.loop import load_trained_model
+    from trainers.run.loop import load_trained_model
 
     changes = {"adversarial.loss": args.loss} if args.loss else {}
     start = time.perf_counter()

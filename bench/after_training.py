@@ -36,10 +36,10 @@ def median_seconds(run, image, repeats: int) -> float:
 def main() -> int:
     args = parse_training_args(__doc__.splitlines()[0], _repeats)
     from trainers import run_training
-    from trainers.ensemble import evaluate_ensemble, load_member
-    from trainers.loop import load_trained_model
-    from trainers.run_folder import read_run_record
-    from trainers.test_time import evaluate_with_tta
+    from trainers.after.ensemble import evaluate_ensemble, load_member
+    from trainers.after.test_time import evaluate_with_tta
+    from trainers.run.folder import read_run_record
+    from trainers.run.loop import load_trained_model
 
     out = Path(args.out) / "after_training"
     resnet, _ = run_training(ROOT / "specs" / "resnet18.yaml", out=out, verbose=0)
@@ -70,7 +70,7 @@ def main() -> int:
         return 0
     import numpy as np
 
-    from trainers.export import check_inputs, export_run
+    from trainers.after.export import check_inputs, export_run
     from trainers.registries import EXPORT_FORMATS
 
     image = check_inputs(model, config)[0][:1]

@@ -89,10 +89,10 @@ def throughput(folder: Path, work: Path) -> dict:
     import tensorflow as tf
 
     import trainers  # noqa: F401  (registers the datasets)
-    from trainers.augmentation import crop_window_of, split_augmentations
-    from trainers.datasets import load_dataset
-    from trainers.pipeline import Preprocessing, StreamPlan, train_stream
-    from trainers.records import load_tfrecord, pack
+    from trainers.data.augmentation import crop_window_of, split_augmentations
+    from trainers.data.datasets import load_dataset
+    from trainers.data.pipeline import Preprocessing, StreamPlan, train_stream
+    from trainers.data.records import load_tfrecord, pack
 
     recipe = [{"random_resized_crop": {}}, "flip"]
     prep = Preprocessing((SIZE, SIZE, 3))

@@ -27,8 +27,8 @@ def pca_test_mse(spec_path, latent: int) -> float:
     """PCA with `latent` components on the autoencoder's training images, MSE on its test images."""
     from builder import load_spec
     from builder.language.train_section import resolve_train
-    from trainers.datasets import load_dataset
-    from trainers.pipeline import prepare_images
+    from trainers.data.datasets import load_dataset
+    from trainers.data.pipeline import prepare_images
 
     spec = load_spec(spec_path)
     config = resolve_train(spec.train)
@@ -54,8 +54,8 @@ def main() -> int:
     args = parse_training_args(__doc__.splitlines()[0])
     from builder import load_spec
     from trainers import run_training
-    from trainers.loop import load_trained_model
-    from trainers.vae import sample_prior
+    from trainers.generative.vae import sample_prior
+    from trainers.run.loop import load_trained_model
 
     rows = []
 

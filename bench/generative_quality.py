@@ -54,12 +54,12 @@ def main() -> int:
 
     from builder.language.train_section import resolve_train
     from trainers import run_training
-    from trainers.datasets import load_dataset
-    from trainers.generation import label_width, sample_run
-    from trainers.generative_metrics import frechet_distance, kernel_inception_distance, precision_recall
-    from trainers.loop import load_trained_model
-    from trainers.pipeline import Preprocessing, materialize
-    from trainers.run_folder import read_run_record
+    from trainers.data.datasets import load_dataset
+    from trainers.data.pipeline import Preprocessing, materialize
+    from trainers.generative.quality import frechet_distance, kernel_inception_distance, precision_recall
+    from trainers.generative.sampling import label_width, sample_run
+    from trainers.run.folder import read_run_record
+    from trainers.run.loop import load_trained_model
 
     runs, minutes = {}, {}
     for name in args.only:

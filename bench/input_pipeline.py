@@ -29,7 +29,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from builder import build_model, load_spec
     from builder.language.train_section import resolve_train
-    from trainers.supervised import compile_model, datasets, prepare
+    from trainers.supervised.classification import compile_model, datasets, prepare
 
     declared = load_spec(args.spec)
     config = resolve_train(declared.train)

@@ -32,8 +32,8 @@ def add_arguments(parser) -> None:
 
 def measured_as_held_out(folder, data: dict) -> dict:
     """The open-set measures of a run trained on every class, taken on `data`'s held-out classes."""
-    from trainers.loop import load_trained_model
-    from trainers.metric import open_set_metrics, prepare_data
+    from trainers.metric.embedding import open_set_metrics, prepare_data
+    from trainers.run.loop import load_trained_model
 
     model = load_trained_model(folder)
     return open_set_metrics(model, prepare_data(model, {"data": data}))[0]

@@ -3,7 +3,7 @@ distributed path costs on one device.
 
     python bench/scaling.py [--devices 2 4] [--size 64] [--batch-size 16] [--steps 24] [--rounds 8]
 
-Everything goes through `trainers.distribution.place`, exactly as `train --devices N` does.
+Everything goes through `trainers.run.distribution.place`, exactly as `train --devices N` does.
 The overhead row compares, in one process, the zoo's ResNet-50 spec trained with no
 distribution against the same network on the 1-device distributed path (`--devices 1`:
 `keras.distribution.DataParallel` on JAX, `tf.distribute.OneDeviceStrategy` on TensorFlow); the
@@ -48,7 +48,7 @@ def _trained(placement, size: int, batch: int):
     import tensorflow as tf
 
     import builder
-    from trainers.loop import jit_compile_setting
+    from trainers.run.loop import jit_compile_setting
 
     with placement.scope():
         model = builder.build_model("resnet50", {"size": size, "classes": 100})
@@ -91,7 +91,7 @@ def _chunk(placement, model, data, batch: int, steps: int) -> dict:
 def _overhead_worker(size: int, batch: int, steps: int, rounds: int) -> dict:
     import keras
 
-    from trainers.distribution import place
+    from trainers.run.distribution import place
 
     placements = {"none": place(None), "1": place(1)}
     runs = {label: (placement, *_trained(placement, size, batch)) for label, placement in placements.items()}
@@ -110,7 +110,7 @@ def _overhead_worker(size: int, batch: int, steps: int, rounds: int) -> dict:
 
 
 def _scaling_worker(devices: int, size: int, batch: int, steps: int) -> dict:
-    from trainers.distribution import place
+    from trainers.run.distribution import place
 
     placement = place(devices)
     placement.check_batch(batch)

@@ -134,7 +134,7 @@ layers:
 def test_adapted_normalization_takes_the_statistics_of_what_reaches_it(write_spec):
     import keras
 
-    from trainers.adaptation import adapt_normalizations
+    from trainers.data.adaptation import adapt_normalizations
 
     model = build_model(write_spec(ADAPTED))
     images = np.random.default_rng(2).normal(3.0, 2.0, size=(300, 6, 6, 2)).astype("float32")
@@ -157,8 +157,8 @@ def test_adapted_normalization_takes_the_statistics_of_what_reaches_it(write_spe
 
 def test_a_supervised_run_adapts_before_training(write_spec, tmp_path):
     from trainers import run_training
-    from trainers.loop import load_trained_model
-    from trainers.pipeline import Preprocessing, model_inputs
+    from trainers.data.pipeline import Preprocessing, model_inputs
+    from trainers.run.loop import load_trained_model
 
     path = write_spec("""
         input: [12, 12, 1]
@@ -175,7 +175,7 @@ def test_a_supervised_run_adapts_before_training(write_spec, tmp_path):
     folder, _ = run_training(path, out=tmp_path / "runs", verbose=0)
     model = load_trained_model(folder)
     from builder.language.train_section import resolve_train
-    from trainers.datasets import load_dataset
+    from trainers.data.datasets import load_dataset
 
     config = resolve_train({"data": {"dataset": "digits", "image_size": [12, 12]}})
     images = np.concatenate(list(model_inputs(load_dataset(config["data"]).train,

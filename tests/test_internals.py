@@ -26,7 +26,7 @@ def test_deferred_variables_are_initialized_by_us_and_others_are_left_alone():
 def test_tensorflow_op_determinism_can_be_turned_off_again():
     import tensorflow as tf
 
-    from trainers.tensorflow_internals import disable_op_determinism
+    from trainers.run.tensorflow_internals import disable_op_determinism
 
     tf.config.experimental.enable_op_determinism()
     disable_op_determinism()

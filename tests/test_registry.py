@@ -8,7 +8,7 @@ from builder.cli import COMMANDS
 from builder.language.schema import generate_schema
 from builder.language.train_section import TRAINERS
 from trainers import register_dataset
-from trainers.commands import parse_data
+from trainers.commands.training import parse_data
 from trainers.registries import (
     ADVERSARIAL_LOSSES,
     AUGMENTATIONS,

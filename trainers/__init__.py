@@ -17,11 +17,14 @@ from __future__ import annotations
 
 from builder.language.train_section import TRAINERS
 
-from . import builtin, commands, data_commands, metric_commands, model_commands  # noqa: F401  (register the built-in entries and commands)
+from . import builtin, former_paths  # noqa: F401  (builtin registers the built-in entries)
+from .commands import data, embeddings, models, training  # noqa: F401  (register the commands)
 from .errors import DataError, TrainingFault
 from .registries import DATASETS, DatasetEntry
-from .settings import TrainerEntry
-from .trainer import ResumePoint, Trainer, TrainingJob
+from .run.settings import TrainerEntry
+from .run.trainer import ResumePoint, Trainer, TrainingJob
+
+former_paths.install()  # the flat module paths of earlier versions still import
 
 __all__ = ["DATASETS", "TRAINERS", "DataError", "ResumePoint", "Trainer", "TrainingFault", "TrainingJob",
            "load_model", "register_dataset", "register_trainer", "run_training"]
@@ -40,7 +43,7 @@ def register_trainer(trainer: type[Trainer], replace: bool = False) -> TrainerEn
 def register_dataset(name: str, loader, description: str = "", path: str | None = None,
                      replace: bool = False) -> DatasetEntry:
     """Make `data: {dataset: name}` (and `--data name`, or `--data name:PATH` when `path` is
-    "folder" or "file") load through `loader(data_config) -> trainers.datasets.Splits`."""
+    "folder" or "file") load through `loader(data_config) -> trainers.data.datasets.Splits`."""
     if path not in (None, "folder", "file"):
         raise ValueError(f"path is None, 'folder' or 'file'; got {path!r}")
     return DATASETS.register(name, DatasetEntry(loader, description or name, path), replace=replace)
@@ -48,14 +51,14 @@ def register_dataset(name: str, loader, description: str = "", path: str | None 
 
 def load_model(path, training_state: bool = False):
     """A `.keras` file that a run wrote, with every trainer's classes registered first: a model,
-    or a checkpoint (compiled with its optimizer state when `training_state`; see `trainers.saving`)."""
-    from .saving import load_model as _load
+    or a checkpoint (compiled with its optimizer state when `training_state`; see `trainers.run.saving`)."""
+    from .run.saving import load_model as _load
 
     return _load(path, training_state)
 
 
 def run_training(*args, **kwargs):
-    """Train a spec into a new run folder, or continue one (see `trainers.training_run`)."""
-    from .training_run import run_training as _run
+    """Train a spec into a new run folder, or continue one (see `trainers.run.training`)."""
+    from .run.training import run_training as _run
 
     return _run(*args, **kwargs)

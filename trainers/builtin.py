@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from builder.language.train_section import TRAINERS
 
+from .detection.options import DETECTION_OPTIONS
+from .generative.options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS, RECONSTRUCTION_OPTIONS, VAE_OPTIONS
+from .metric.options import METRIC_OPTIONS, METRIC_SETTINGS
 from .registries import (
     ADVERSARIAL_LOSSES,
     AUGMENTATIONS,
@@ -25,67 +28,63 @@ from .registries import (
     OptionEntry,
     TestTimeEntry,
 )
-from .settings import FIT_SETTINGS, FRACTION, NON_NEGATIVE, POSITIVE, TrainerEntry
-from .trainer_options import (
-    ADVERSARIAL_OPTIONS,
-    ADVERSARIAL_SETTINGS,
-    DETECTION_OPTIONS,
-    METRIC_OPTIONS,
-    METRIC_SETTINGS,
-    RECONSTRUCTION_OPTIONS,
-    SUPERVISED_OPTIONS,
-    VAE_OPTIONS,
-)
+from .run.settings import FIT_SETTINGS, FRACTION, NON_NEGATIVE, POSITIVE, TrainerEntry
+from .supervised.options import SUPERVISED_OPTIONS
 
 
 # Accessors: each imports one implementation module when an entry is first used.
 def _datasets():
-    from . import datasets
+    from .data import datasets
     return datasets
 
 
 def _records():
-    from . import records
+    from .data import records
     return records
 
 
 def _detection_data():
-    from . import detection_data
+    from .detection import data as detection_data
     return detection_data
 
 
 def _annotation_files():
-    from . import annotation_files
+    from .detection import annotations as annotation_files
     return annotation_files
 
 
 def _optimization():
-    from . import optimization
+    from .run import optimization
     return optimization
 
 
 def _augmentation():
-    from . import augmentation
+    from .data import augmentation
     return augmentation
 
 
-def _losses():
-    from . import losses
-    return losses
+def _pixel_losses():
+    from .generative import pixel_losses
+    return pixel_losses
+
+
+def _classification_metrics():
+    from .supervised import metrics
+    return metrics
 
 
 def _adversarial_losses():
-    from . import adversarial_losses
+    from .generative import adversarial_losses
     return adversarial_losses
 
 
 def _test_time():
-    from . import test_time
+    from .after import test_time
     return test_time
 
 
 def _serving_runtimes():
-    from . import serving_runtimes
+    from .after import serving_runtimes
     return serving_runtimes
 
 
@@ -217,19 +216,22 @@ for _name, _entry in {
 
 # -- reconstruction losses and classification metrics ----------------------------------------------
 for _name, _entry in {
-    "mse": LossEntry(lambda: _losses().mse_loss(), lambda *a: _losses().mse_per_pixel(*a), "mean squared error"),
-    "mae": LossEntry(lambda: _losses().mae_loss(), lambda *a: _losses().mae_per_pixel(*a), "mean absolute error"),
-    "binary_crossentropy": LossEntry(lambda: _losses().binary_crossentropy_loss(),
-                                     lambda *a: _losses().binary_crossentropy_per_pixel(*a),
+    "mse": LossEntry(lambda: _pixel_losses().mse_loss(), lambda *a: _pixel_losses().mse_per_pixel(*a),
+                     "mean squared error"),
+    "mae": LossEntry(lambda: _pixel_losses().mae_loss(), lambda *a: _pixel_losses().mae_per_pixel(*a),
+                     "mean absolute error"),
+    "binary_crossentropy": LossEntry(lambda: _pixel_losses().binary_crossentropy_loss(),
+                                     lambda *a: _pixel_losses().binary_crossentropy_per_pixel(*a),
                                      "per-pixel binary cross-entropy (pixels in [0, 1])"),
-    "gaussian_calibrated": LossEntry(lambda: _losses().calibrated_gaussian_loss(),
-                                     lambda *a: _losses().calibrated_gaussian_per_pixel(*a),
+    "gaussian_calibrated": LossEntry(lambda: _pixel_losses().calibrated_gaussian_loss(),
+                                     lambda *a: _pixel_losses().calibrated_gaussian_per_pixel(*a),
                                      "Gaussian negative log-likelihood with the batch's mean squared error as its "
                                      "variance (Rybkin et al. 2021's calibrated decoder)"),
 }.items():
     RECONSTRUCTION_LOSSES.register(_name, _entry)
-METRICS.register("accuracy", OptionEntry(lambda: _losses().accuracy_metric(), "top-1 accuracy"))
-METRICS.register("top5_accuracy", OptionEntry(lambda: _losses().top5_accuracy_metric(), "top-5 accuracy"))
+METRICS.register("accuracy", OptionEntry(lambda: _classification_metrics().accuracy_metric(), "top-1 accuracy"))
+METRICS.register("top5_accuracy",
+                 OptionEntry(lambda: _classification_metrics().top5_accuracy_metric(), "top-5 accuracy"))
 
 # -- adversarial losses, on the discriminator's logits (scores for hinge and WGAN-GP) -------------
 for _name, _entry in {
@@ -250,37 +252,37 @@ for _name, _entry in {
 
 # -- trainers: `load()` returns the Trainer class ----------------------------------------------------
 def _trainer_class_supervised():
-    from .supervised import SupervisedTrainer
+    from .supervised.classification import SupervisedTrainer
     return SupervisedTrainer
 
 
 def _trainer_class_reconstruction():
-    from .reconstruction import ReconstructionTrainer
+    from .generative.reconstruction import ReconstructionTrainer
     return ReconstructionTrainer
 
 
 def _trainer_class_segmentation():
-    from .segmentation import SegmentationTrainer
+    from .supervised.segmentation import SegmentationTrainer
     return SegmentationTrainer
 
 
 def _trainer_class_vae():
-    from .vae import VaeTrainer
+    from .generative.vae import VaeTrainer
     return VaeTrainer
 
 
 def _trainer_class_metric():
-    from .metric import MetricTrainer
+    from .metric.embedding import MetricTrainer
     return MetricTrainer
 
 
 def _trainer_class_adversarial():
-    from .adversarial import AdversarialTrainer
+    from .generative.adversarial import AdversarialTrainer
     return AdversarialTrainer
 
 
 def _trainer_class_detection():
-    from .detection import DetectionTrainer
+    from .detection.single_shot import DetectionTrainer
     return DetectionTrainer
 
 

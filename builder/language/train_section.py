@@ -18,7 +18,7 @@ DEFAULT_TRAINER = "supervised"
 
 
 class TrainerSection(Protocol):
-    """What the spec language needs of a registered trainer (see `trainers.settings.TrainerEntry`)."""
+    """What the spec language needs of a registered trainer (see `trainers.run.settings.TrainerEntry`)."""
 
     name: str
     description: str

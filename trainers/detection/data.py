@@ -1,0 +1,78 @@
+"""Detection data: images with boxes and classes. `shapes_boxes` is generated (seeded, any
+size): 1 to 5 filled circles, squares and triangles of random colour, size and position on a
+noisy background, each with its tight box. COCO and Pascal VOC files are read by
+`trainers.detection.annotations` into the same splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.datasets import SHAPE_CLASSES, Splits, shape_mask, split_indices
+from ..data.sources import ArraySplit, FileSplit
+
+MAX_OBJECTS = 5
+
+
+def generate_shapes_boxes(count: int, size: int = 64, seed: int = 0, max_objects: int = MAX_OBJECTS):
+    """(images (count, size, size, 3) in [0, 1], boxes (count, max_objects, 4) xyxy in pixels,
+    classes (count, max_objects), -1 where an image has fewer objects). Later shapes are drawn over
+    earlier ones; a shape mostly hidden (under half its pixels left) is dropped with its box."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:size, 0:size].astype("float32") + 0.5
+    images = rng.uniform(0.0, 0.35, (count, size, size, 3)).astype("float32")
+    boxes = np.zeros((count, max_objects, 4), "float32")
+    classes = np.full((count, max_objects), -1, "int64")
+    for i in range(count):
+        owner = np.full((size, size), -1)
+        drawn = []
+        for k in range(int(rng.integers(1, max_objects + 1))):
+            kind = int(rng.integers(len(SHAPE_CLASSES)))
+            radius = rng.uniform(0.08, 0.2) * size
+            cy, cx = rng.uniform(radius, size - radius, 2)
+            inside = shape_mask(kind, cy, cx, radius, rows, cols)
+            images[i][inside] = rng.uniform(0.55, 1.0, 3).astype("float32")
+            owner[inside] = k
+            drawn.append((kind, int(inside.sum())))
+        kept = 0
+        for k, (kind, area) in enumerate(drawn):
+            ys, xs = np.nonzero(owner == k)
+            if len(ys) < 0.5 * area or not len(ys):
+                continue
+            boxes[i, kept] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+            classes[i, kept] = kind
+            kept += 1
+    return images, boxes, classes
+
+
+def load_shapes_boxes(config: dict) -> Splits:
+    """`shapes_boxes` at `data.image_size` (square, default 64) with `data.count` images (default 1,500)."""
+    size = (config.get("image_size") or [64, 64])[0]
+    images, boxes, classes = generate_shapes_boxes(config.get("count", 1500), size, config.get("seed", 0))
+    return split_detections(images, boxes / size, classes, config, SHAPE_CLASSES)
+
+
+def padded(objects: list, max_objects: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image lists of (class, box) as arrays padded to the most objects in one image:
+    (examples, max_objects, 4) and (examples, max_objects) with -1 for no object."""
+    most = max_objects or max([len(found) for found in objects] + [1])
+    boxes = np.zeros((len(objects), most, 4), "float32")
+    classes = np.full((len(objects), most), -1, "int64")
+    for i, found in enumerate(objects):
+        for k, (label, box) in enumerate(found[:most]):
+            boxes[i, k], classes[i, k] = box, label
+    return boxes, classes
+
+
+def split_detections(images, boxes, classes, config: dict, class_names, skipped=()) -> Splits:
+    """Train/validation/test splits (seeded, as the other datasets') of images in memory (an array)
+    or on disk (a list of files), with boxes as fractions of each image's size."""
+    parts = split_indices(np.zeros(len(images), "int64"), config)  # one stratum: images hold several classes
+    splits = []
+    for part in parts:
+        labels = np.zeros(len(part), "int64")
+        if isinstance(images, np.ndarray):
+            splits.append(ArraySplit(images[part], labels, boxes=boxes[part], box_classes=classes[part]))
+        else:
+            splits.append(FileSplit([images[i] for i in part], labels, boxes=boxes[part], box_classes=classes[part]))
+    channels = int(images.shape[-1]) if isinstance(images, np.ndarray) else None
+    return Splits(*splits, list(class_names), channels=channels, skipped=list(skipped))

@@ -1,0 +1,108 @@
+"""Detections from a trained single-shot detector: its outputs decoded into boxes, scored,
+thinned by per-class non-maximum suppression (all in `keras.ops`, compiled by `predict` on
+every backend), and `detect`'s boxes in each image file's own pixels."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+from PIL import Image
+
+from ..data.pipeline import Preprocessing, image_file_inputs, model_image_shape
+from ..run.folder import read_run_record, require_run_for
+from ..run.loop import load_trained_model
+from .anchors import anchors_for
+from .boxes import batched_non_max_suppression, decode
+
+BATCH = 32  # images per predict call in `detect`
+
+
+class DecodeDetections(keras.layers.Layer):
+    """The network's outputs as detections: boxes decoded from the offsets and clipped to the
+    image, each anchor's best class and its sigmoid score, the `candidates` best anchors, then
+    per-class non-maximum suppression, at most `max_detections` per image. Outputs boxes
+    (batch, max, 4), scores and classes (batch, max), and the count of valid detections (batch,);
+    the invalid ones score -1."""
+
+    def __init__(self, anchors, image_size: tuple, settings: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.anchors = ops.convert_to_tensor(anchors)
+        self.image_size = tuple(image_size)
+        self.settings = settings
+
+    def call(self, logits, deltas):
+        settings = self.settings
+        height, width = self.image_size
+        scores_per_class = ops.sigmoid(ops.cast(logits, "float32"))
+        scores, classes = ops.max(scores_per_class, axis=-1), ops.argmax(scores_per_class, axis=-1)
+        boxes = decode(self.anchors, ops.cast(deltas, "float32"))
+        boxes = ops.clip(boxes, 0.0, ops.convert_to_tensor([width, height, width, height], "float32"))
+        candidates = min(settings["candidates"], int(self.anchors.shape[0]))
+        scores, best = ops.top_k(scores, k=candidates)
+        boxes = ops.take_along_axis(boxes, best[..., None], axis=-2)
+        classes = ops.take_along_axis(classes, best, axis=-1)
+        keep, count = batched_non_max_suppression(boxes, scores, classes, settings["max_detections"],
+                                                  settings["nms_iou"], settings["score_threshold"])
+        valid = ops.arange(ops.shape(keep)[-1])[None, :] < count[:, None]
+        boxes = ops.take_along_axis(boxes, keep[..., None], axis=-2)
+        scores = ops.where(valid, ops.take_along_axis(scores, keep, axis=-1), -1.0)
+        classes = ops.where(valid, ops.take_along_axis(classes, keep, axis=-1), -1)
+        return boxes, scores, classes, count
+
+
+def detector(network, settings: dict) -> keras.Model:
+    """The network followed by `DecodeDetections`: images in, detections out (compiled by predict)."""
+    size = model_image_shape(network)[:2]
+    logits, deltas = network.outputs[:2]
+    outputs = DecodeDetections(anchors_for(settings, size), size, settings)(logits, deltas)
+    return keras.Model(network.inputs, outputs, name=f"{network.name}_detector")
+
+
+@dataclass
+class Detections:
+    """One image's detections: boxes (n, 4) xyxy in the model input's pixels, scores, classes."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+
+def detect_batches(model, batches) -> list:
+    """Detections for every image of `batches` (arrays of model inputs), as a list of `Detections`."""
+    found = []
+    for images in batches:
+        boxes, scores, classes, count = (np.asarray(v) for v in model.predict_on_batch(images))
+        found += [Detections(boxes[i, :n], scores[i, :n], classes[i, :n]) for i, n in enumerate(count)]
+    return found
+
+
+def detect_files(run, paths: list, min_score: float) -> list:
+    """Detections of a detection run on image files, boxes in each file's own pixels: per file
+    {image, width, height, detections: [{class, class_index, score, box: [x1, y1, x2, y2]}]},
+    best first, those scoring at least `min_score`."""
+    config = read_run_record(run)["train"]
+    require_run_for("detect", run, config, "detect draws the boxes a detection run finds")
+    network = load_trained_model(run)
+    classes_file = Path(run) / "classes.json"
+    names = json.loads(classes_file.read_text()) if classes_file.is_file() else []
+    prep = Preprocessing.of(model_image_shape(network), config["data"])
+    inputs = image_file_inputs(paths, prep)
+    found = detect_batches(detector(network, config["detection"]),
+                           (inputs[start:start + BATCH] for start in range(0, len(inputs), BATCH)))
+    height, width = prep.size
+    results = []
+    for path, detections in zip(paths, found):
+        with Image.open(path) as image:
+            original_width, original_height = image.size
+        scale = np.array([original_width / width, original_height / height] * 2, "float32")
+        keep = detections.scores >= min_score
+        results.append({"image": str(path), "width": original_width, "height": original_height, "detections": [
+            {"class": names[int(label)] if int(label) < len(names) else str(int(label)), "class_index": int(label),
+             "score": round(float(score), 4), "box": [round(float(v), 2) for v in box * scale]}
+            for box, score, label in zip(detections.boxes[keep], detections.scores[keep], detections.classes[keep])]})
+    return results
