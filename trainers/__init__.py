@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from builder.language.train_section import TRAINERS
 
-from . import builtin, former_paths  # noqa: F401  (builtin registers the built-in entries)
-from .commands import data, embeddings, models, training  # noqa: F401  (register the commands)
+from . import builtin, commands, former_paths  # noqa: F401  (register the built-in entries and commands)
 from .errors import DataError, TrainingFault
 from .registries import DATASETS, DatasetEntry
 from .run.settings import TrainerEntry

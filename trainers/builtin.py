@@ -44,13 +44,13 @@ def _records():
 
 
 def _detection_data():
-    from .detection import data as detection_data
-    return detection_data
+    from .detection import data
+    return data
 
 
-def _annotation_files():
-    from .detection import annotations as annotation_files
-    return annotation_files
+def _annotations():
+    from .detection import annotations
+    return annotations
 
 
 def _optimization():
@@ -112,10 +112,10 @@ for _name, _entry in {
     "shapes_boxes": DatasetEntry(lambda config: _detection_data().load_shapes_boxes(config),
                                  "generated images of 1 to 5 circles, squares and triangles, each with its box "
                                  "and class (detection)"),
-    "coco": DatasetEntry(lambda config: _annotation_files().load_coco(config),
+    "coco": DatasetEntry(lambda config: _annotations().load_coco(config),
                          "a COCO detection annotation file; its images under data.images (default: its folder)",
                          path="file"),
-    "voc": DatasetEntry(lambda config: _annotation_files().load_voc(config),
+    "voc": DatasetEntry(lambda config: _annotations().load_voc(config),
                         "a Pascal VOC folder: Annotations/*.xml and JPEGImages/", path="folder"),
     "npz": DatasetEntry(lambda config: _datasets().load_npz(config),
                         "arrays x, y (or x_train, y_train, x_test, y_test) in a .npz file", path="file"),
