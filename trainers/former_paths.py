@@ -3,11 +3,13 @@ as the module that now holds its code, with a DeprecationWarning naming the new 
 written against them keeps working. docs/python-api.md lists where each went."""
 
 from __future__ import annotations
+import __future__
 
 import importlib
 import importlib.abc
 import importlib.util
 import sys
+import types
 import warnings
 
 # Former module -> the module that holds its code now. `supervised`, `metric` and `detection` are
@@ -51,10 +53,13 @@ class FormerPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         new = f"trainers.{MOVED[spec.name.rpartition('.')[2]]}"
         _moved(spec.name, new)
-        return importlib.import_module(new)  # the same module object: one copy of its state
+        module = importlib.import_module(new)  # the same module object: one copy of its state
+        spec.loader_state = module.__spec__  # importlib sets the module's __spec__ to this alias next
+        return module
 
     def exec_module(self, module):
-        pass  # already executed under its new name
+        # Already executed under its new name; its own spec back, so its relative imports resolve.
+        module.__spec__ = module.__spec__.loader_state
 
 
 def install() -> None:
@@ -70,8 +75,9 @@ def family_exports(package: str, trainers: dict[str, str], former: str | None = 
     def __getattr__(name: str):
         if name in trainers:
             value = getattr(importlib.import_module(f"{package}.{trainers[name]}"), name)
-        elif former and not name.startswith("__") and hasattr(module := importlib.import_module(
-                f"{package}.{former}"), name):
+        elif former and not name.startswith("_") and importlib.util.find_spec(f"{package}.{name}") is None and \
+                _defined_in(module := importlib.import_module(f"{package}.{former}"), name):
+            # (a sub-module's name falls through: `from package import module` then imports it)
             _moved(f"{package}.{name}", f"{package}.{former}.{name}")
             value = getattr(module, name)
         else:
@@ -80,3 +86,15 @@ def family_exports(package: str, trainers: dict[str, str], former: str | None = 
         return value
 
     return __getattr__
+
+
+def _defined_in(module, name: str) -> bool:
+    """A public name the module defines, not one it imported (`np`, `keras`, a function from
+    another module, or `annotations`, the `from __future__` feature every module holds)."""
+    value = getattr(module, name, None)
+    if name.startswith("_") or value is None or value is __future__.annotations or isinstance(
+            value, types.ModuleType):
+        return False
+    if isinstance(value, (type, types.FunctionType)):
+        return value.__module__ == module.__name__
+    return True

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from trainers.former_paths import MOVED
+from trainers.former_paths import MOVED, FormerPaths
 
 from ..conftest import ROOT
 
@@ -50,6 +50,7 @@ def test_a_former_module_path_imports_the_module_that_holds_its_code(old):
     with pytest.warns(DeprecationWarning, match=rf"trainers\.{old} moved to trainers\.{MOVED[old]}"):
         module = importlib.import_module(f"trainers.{old}")
     assert module is importlib.import_module(f"trainers.{MOVED[old]}")
+    assert module.__spec__.name == module.__name__ == f"trainers.{MOVED[old]}"  # its relative imports still resolve
 
 
 def test_a_former_module_of_a_family_name_hands_out_its_names_through_the_family():
@@ -65,3 +66,12 @@ def test_a_former_module_of_a_family_name_hands_out_its_names_through_the_family
     assert MIN_BOX_SIZE == single_shot.MIN_BOX_SIZE
     with pytest.raises(ImportError, match="no_such_name"):
         from trainers.detection import no_such_name  # noqa: F401
+
+
+def test_only_the_former_paths_table_is_answered():
+    finder = FormerPaths()
+    assert finder.find_spec("trainers.settings") is not None
+    for name in ("trainers.os", "trainers.run.settings", "os", "builder.settings", "trainers.data.settings"):
+        assert finder.find_spec(name) is None, name
+    with pytest.raises(ImportError):
+        importlib.import_module("trainers.no_such_module")
