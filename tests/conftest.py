@@ -31,18 +31,7 @@ def _share_jax_compilations() -> None:
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 
-def _compile_tests_quickly() -> None:
-    """XLA's CPU code generation without LLVM's optimizations: the suite compiles hundreds of
-    tiny models once each and runs them a few steps, so compiling is most of a JAX test's time.
-    At -O0 the compile-bound tests take about a quarter less and the longest training test the
-    same; the computation, and so every result a test checks, is unchanged."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_backend_optimization_level=0".strip()
-
-
 _share_jax_compilations()
-_compile_tests_quickly()
 builder.load_plugins()  # the trainers plugin fills the trainer registry, as the CLI and API do
 
 

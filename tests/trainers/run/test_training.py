@@ -41,8 +41,7 @@ def test_every_classifier_trains_one_step(path):
     train, _, _ = datasets(prepared, config)
     compile_model(model, config, steps_per_epoch=1)
     # One step: TensorFlow would spend a minute tracing a 500-layer graph that runs eagerly in
-    # seconds, while JAX compiles the whole step in less time than it compiles each op eagerly
-    # (GoogLeNet: 20 s against 50).
+    # seconds, while JAX compiles the whole step in less time than it compiles each op eagerly.
     model.run_eagerly = keras.backend.backend() == "tensorflow"
     history = model.fit(train.dataset.take(1), epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
