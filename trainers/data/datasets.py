@@ -121,10 +121,11 @@ def shape_mask(kind: int, cy: float, cx: float, radius: float, rows, cols):
     return (rows >= top) & (rows <= base) & (np.abs(cols - cx) <= half_width)
 
 
-def generate_shapes(count: int, size: int = 32, seed: int = 0):
+def generate_shapes(count: int, size: int = 32, seed: int = 0, radius: tuple = (0.18, 0.32)):
     """Coloured circles, squares and triangles on noise: images, labels and per-pixel masks.
 
-    Masks hold 0 for background and class index + 1 on the shape. Deterministic by seed.
+    Masks hold 0 for background and class index + 1 on the shape. Each shape's radius is drawn
+    from `radius` (fractions of the image size). Deterministic by seed.
     """
     rng = np.random.default_rng(seed)
     rows, cols = np.mgrid[0:size, 0:size].astype("float32") + 0.5
@@ -133,9 +134,9 @@ def generate_shapes(count: int, size: int = 32, seed: int = 0):
     rng.shuffle(labels)
     masks = np.zeros((count, size, size), dtype="int64")
     for i, label in enumerate(labels):
-        radius = rng.uniform(0.18, 0.32) * size
-        cy, cx = rng.uniform(radius, size - radius, 2)
-        inside = shape_mask(label, cy, cx, radius, rows, cols)
+        scale = rng.uniform(*radius) * size
+        cy, cx = rng.uniform(scale, size - scale, 2)
+        inside = shape_mask(label, cy, cx, scale, rows, cols)
         colour = rng.uniform(0.55, 1.0, 3).astype("float32")
         images[i][inside] = colour
         masks[i][inside] = label + 1

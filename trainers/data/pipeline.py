@@ -442,9 +442,9 @@ def materialize(split, prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(images), np.concatenate(labels).astype("int64")
 
 
-def image_file_inputs(paths: list, prep: Preprocessing) -> np.ndarray:
-    """Image files as the model's input, prepared exactly as the run's test images were
-    (decoded by TensorFlow, centre-cropped if asked, resized, normalised)."""
+def image_files_at_model_size(paths: list, prep: Preprocessing) -> np.ndarray:
+    """Image files prepared as the run's test images were (decoded by TensorFlow, centre-cropped
+    if asked, resized), not yet normalised: the pixels pictures show."""
     from .image_files import problem
     from .sources import FileSplit
 
@@ -453,4 +453,9 @@ def image_file_inputs(paths: list, prep: Preprocessing) -> np.ndarray:
         if reason:
             raise DataError(f"{path}: {reason}")
     images, _ = materialize(FileSplit([str(path) for path in paths], np.zeros(len(paths), "int64")), prep)
-    return normalized(images, prep)
+    return images
+
+
+def image_file_inputs(paths: list, prep: Preprocessing) -> np.ndarray:
+    """Image files as the model's input: `image_files_at_model_size`, normalised."""
+    return normalized(image_files_at_model_size(paths, prep), prep)
