@@ -264,6 +264,24 @@ def step_detect(trip: Trip) -> None:
     assert len(list(output.glob("*.png"))) == len(trip.images)
 
 
+def step_explain(trip: Trip) -> None:
+    """Grad-CAM over LeNet-5's last pooling for each image (a heatmap file, a picture, a line),
+    and CAM refused with the reason: LeNet-5 ends in dense layers, not global average pooling."""
+    output = trip.home / "explained"
+    lines = succeeded(builder("explain", trip.run, *trip.images, "-o", output, cwd=trip.home), "explain").splitlines()
+    classes = json.loads((trip.run / "classes.json").read_text())
+    for number, (path, line) in enumerate(zip(trip.images, lines)):
+        name, score = line.removeprefix(f"{path}: ").split()
+        assert name in classes and 0 <= float(score) <= 1, line
+        heatmap = np.load(output / f"{number:03d}_{path.stem}.npy")
+        assert heatmap.shape == (32, 32) and heatmap.min() >= 0 and heatmap.max() <= 1, heatmap.shape
+        assert (output / f"{number:03d}_{path.stem}.png").stat().st_size > 5_000
+    assert "gradcam at layer avgpool2" in lines[-1] and (output / "explanations.png").is_file()
+    refused(builder("explain", trip.run, trip.images[0], "--method", "cam", cwd=trip.home), "explain --method cam",
+            "cam needs a network that ends in global average pooling and one dense layer")
+    assert (trip.run / "explanations.png").stat().st_size > 10_000  # drawn after training
+
+
 def installed_export_formats() -> list[str]:
     """The export formats whose runtime this environment has (all of them with the `test` extra)."""
     from trainers.registries import EXPORT_FORMATS
@@ -289,7 +307,7 @@ def step_export(trip: Trip) -> None:
 STEPS = {
     "train": step_train, "evaluate": step_evaluate, "predict": step_predict, "ensemble": step_ensemble,
     "embed": step_embed, "identify": step_identify, "sample": step_sample, "detect": step_detect,
-    "export": step_export,
+    "export": step_export, "explain": step_explain,
 }
 
 # -- the saved files in a fresh interpreter ---------------------------------------------------------
@@ -358,8 +376,8 @@ def test_every_command_and_family_has_a_journey():
     missing = [f"{trainer} x {name}" for trainer in sorted(families) for name in taking_runs
                if takes_runs_of(COMMANDS.get(name), trainer) and name not in STEPS]
     assert not missing, f"commands that take these runs have no journey step: {missing}"
-    assert {"evaluate", "train", "export", "sample", "embed", "identify", "detect", "ensemble", "predict"} <= set(
-        taking_runs)
+    assert {"evaluate", "train", "export", "sample", "embed", "identify", "detect", "ensemble", "predict",
+            "explain"} <= set(taking_runs)
 
 
 @pytest.mark.parametrize("name", JOURNEYS)

@@ -1,5 +1,6 @@
 """The built-in entries of every training registry: trainers, datasets, optimizers, schedules,
-augmentations, reconstruction losses, metrics and adversarial losses. Each implementation's
+augmentations, reconstruction losses, metrics, adversarial losses, test-time augmentations, export
+formats and explanation methods. Each implementation's
 module is imported when an entry is first used (the accessors below), so registering them
 imports no backend."""
 
@@ -14,6 +15,7 @@ from .registries import (
     ADVERSARIAL_LOSSES,
     AUGMENTATIONS,
     DATASETS,
+    EXPLANATION_METHODS,
     EXPORT_FORMATS,
     METRICS,
     OPTIMIZERS,
@@ -23,6 +25,7 @@ from .registries import (
     AdversarialLossEntry,
     AugmentationEntry,
     DatasetEntry,
+    ExplanationEntry,
     ExportEntry,
     LossEntry,
     OptionEntry,
@@ -76,6 +79,11 @@ def _classification_metrics():
 def _adversarial_losses():
     from .generative import adversarial_losses
     return adversarial_losses
+
+
+def _explanations():
+    from .supervised import explanations
+    return explanations
 
 
 def _test_time():
@@ -305,3 +313,16 @@ for _entry in (
                  "non-maximum suppression, COCO mAP", _trainer_class_detection, FIT_SETTINGS, DETECTION_OPTIONS),
 ):
     TRAINERS.register(_entry.name, _entry)
+
+# -- explanation methods (`explain --method`): heatmaps(explainable, feature_maps, classes) -------------
+for _name, _entry in {
+    "cam": ExplanationEntry(lambda *a: _explanations().cam(*a), "class activation map (Zhou et al. 2016): the dense "
+                            "layer's class weights over the maps before global average pooling; exact, for networks "
+                            "that end in that pooling and one dense layer"),
+    "gradcam": ExplanationEntry(lambda *a: _explanations().gradcam(*a), "Grad-CAM (Selvaraju et al. 2017): the maps "
+                                "weighted by the mean gradient of the class score, then ReLU; any classifier"),
+    "gradcam_pp": ExplanationEntry(lambda *a: _explanations().gradcam_pp(*a), "Grad-CAM++ (Chattopadhay et al. "
+                                   "2018): per-position weights from the gradient's powers, positive gradients only; "
+                                   "any classifier"),
+}.items():
+    EXPLANATION_METHODS.register(_name, _entry)

@@ -1,7 +1,7 @@
 """The extension points of training, one `builder.Registry` each: datasets, optimizers,
 learning-rate schedules, augmentations, reconstruction losses, classification metrics,
-adversarial losses, test-time augmentations and export formats (trainers themselves live in
-`builder.language.train_section.TRAINERS`, which `validate` reads).
+adversarial losses, test-time augmentations, export formats and explanation methods (trainers
+themselves live in `builder.language.train_section.TRAINERS`, which `validate` reads).
 
 Entries are plain data plus callables that import Keras only when they run, so the `train:`
 schema is generated from these registries without loading a backend.
@@ -104,6 +104,15 @@ class ExportEntry:
     description: str
 
 
+@dataclass(frozen=True)
+class ExplanationEntry:
+    """A heatmap method (`explain --method`): `heatmaps(explainable, feature_maps, classes) ->
+    (N, h, w) maps` over one layer's maps (`trainers.supervised.explanations.Explainable`)."""
+
+    heatmaps: Callable[..., Any]
+    description: str
+
+
 DATASETS: Registry[DatasetEntry] = Registry("dataset")
 OPTIMIZERS: Registry[OptionEntry] = Registry("optimizer")
 SCHEDULES: Registry[OptionEntry] = Registry("schedule")
@@ -113,3 +122,4 @@ METRICS: Registry[OptionEntry] = Registry("metric")
 ADVERSARIAL_LOSSES: Registry[AdversarialLossEntry] = Registry("adversarial loss")
 TEST_TIME_AUGMENTATIONS: Registry[TestTimeEntry] = Registry("test-time augmentation")
 EXPORT_FORMATS: Registry[ExportEntry] = Registry("export format")
+EXPLANATION_METHODS: Registry[ExplanationEntry] = Registry("explanation method")

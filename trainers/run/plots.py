@@ -1,5 +1,5 @@
 """Pictures for the run folder: learning curves, the confusion matrix, image grids, segmentation
-overlays, detections, embedding maps and ROC curves."""
+overlays, detections, embedding maps, ROC curves and heatmap explanations."""
 
 from __future__ import annotations
 
@@ -211,6 +211,56 @@ def roc(fpr: np.ndarray, tpr: np.ndarray, auc: float, eer: float, path: Path) ->
     ax.set_ylabel("true accept rate (same identity)")
     ax.set_title("verification on pairs of test images")
     ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _blend(plt, image, heatmap) -> np.ndarray:
+    """`heatmap` (in [0, 1], the image's height and width) in the jet colours over the image."""
+    base = _displayable(image)
+    base = np.repeat(base[..., None], 3, axis=-1) if base.ndim == 2 else base
+    return 0.5 * base + 0.5 * plt.get_cmap("jet")(heatmap)[..., :3]
+
+
+def explanation(image, heatmap, title: str, path: Path) -> None:
+    """One image, its heatmap and the two blended, under `title` (the class and its score)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.9))
+    for ax, shown, name in zip(axes, (_displayable(image), heatmap, _blend(plt, image, heatmap)),
+                               ("image", "heatmap", "blend")):
+        ax.imshow(shown, cmap="gray" if shown.ndim == 2 and name == "image" else "jet" if name == "heatmap" else None,
+                  vmin=0.0, vmax=1.0)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def explanation_grid(images, heatmaps, titles: list, path: Path, correct=None, title: str | None = None,
+                     columns: int = 8) -> None:
+    """Each image with its heatmap blended over it and its title; with `correct`, a green frame
+    around right predictions and a red one around wrong ones."""
+    plt = _pyplot()
+    columns = max(1, min(columns, len(images)))
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns + 0.4, 1.8 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.axis("off")
+    for number, (ax, image, heatmap, text) in enumerate(zip(axes.flat, images, heatmaps, titles)):
+        ax.axis("on")
+        ax.imshow(_blend(plt, image, heatmap))
+        ax.set_title(text, fontsize=7)
+        if correct is not None:
+            for spine in ax.spines.values():
+                spine.set_edgecolor("tab:green" if correct[number] else "tab:red")
+                spine.set_linewidth(3)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -24,6 +24,7 @@ from ..run import loop, plots
 from ..run.folder import atomic_write
 from ..run.optimization import make_optimizer
 from ..run.trainer import Trainer, TrainingJob
+from .explanations import explain
 from .options import SUPERVISED_OPTIONS
 
 
@@ -106,6 +107,39 @@ def predict_classes(model, batches) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(truth), np.argmax(np.asarray(outputs), axis=-1)
 
 
+def explanation_picture(model, batches, prepared: Prepared, path, count: int = 16) -> None:
+    """Grad-CAM on the first test images, the wrongly classified ones first, each framed green
+    (right) or red (wrong); left out, with a line saying why, for a model without maps to weigh."""
+    images, labels = [], []
+    for batch_images, batch_labels in batches.as_numpy_iterator():
+        images.append(batch_images)
+        labels.append(np.argmax(first_output(batch_labels), axis=-1))
+        if sum(len(chunk) for chunk in images) >= 2 * count:
+            break
+    if not images:
+        return
+    images, labels = np.concatenate(images)[:2 * count], np.concatenate(labels)[:2 * count]
+    try:
+        result = explain(model, images, "gradcam")
+    except DataError as error:
+        print(f"{path.name} left out: {error}")
+        return
+    right = result.classes == labels
+    shown = np.concatenate([np.flatnonzero(~right), np.flatnonzero(right)])[:count]
+    names = prepared.splits.class_names
+
+    def name(index):  # a model may output more classes than the data names
+        return names[index] if index < len(names) else str(index)
+
+    prep = prepared.preprocessing
+    pixels = images[shown] if prep.mean is None else images[shown] * np.asarray(prep.std) + np.asarray(prep.mean)
+    heatmaps = result.heatmaps(prep.image_shape[:2])[shown]
+    titles = [f"{name(labels[i])} -> {name(result.classes[i])}" if not right[i] else
+              f"{name(labels[i])} {result.scores()[i]:.2f}" for i in shown]
+    plots.explanation_grid(pixels, heatmaps, titles, path, correct=right[shown],
+                           title=f"Grad-CAM at layer {result.layer} on test images (red: wrong, true -> predicted)")
+
+
 class SupervisedTrainer(Trainer):
     """The built-in `supervised` trainer (its entry is in trainers.builtin)."""
 
@@ -131,6 +165,7 @@ class SupervisedTrainer(Trainer):
                 truth, predictions = predict_classes(drawing, test)
                 plots.confusion_matrix(truth, predictions, prepared.splits.class_names,
                                        folder / "confusion_matrix.png")
+                explanation_picture(drawing, test, prepared, folder / "explanations.png")
         return metrics
 
     def evaluate(self, model, config: dict) -> dict:

@@ -54,7 +54,7 @@ def test_lenet5_learns_digits(tmp_path):
     history = list(csv.DictReader((folder / "history.csv").read_text().splitlines()))
     assert float(history[-1]["loss"]) < float(history[0]["loss"])
     for name in ("run.json", "spec.yaml", "model.keras", "metrics.json", "history.csv", "classes.json",
-                 "learning_curve.png", "confusion_matrix.png"):
+                 "learning_curve.png", "confusion_matrix.png", "explanations.png"):
         assert (folder / name).is_file(), name
     assert any((folder / "tensorboard").rglob("*tfevents*"))
     record = json.loads((folder / "run.json").read_text())
