@@ -64,76 +64,109 @@ class Explanation:
         return np.where(span > 0, (resized - low) / np.where(span > 0, span, 1.0), 0.0).astype("float32")
 
 
-def _producer(model, tensor):
-    """The layer of `model` whose output is `tensor` (None for the model's input)."""
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.InputLayer) and layer.output is tensor:
-            return layer
-    return None
+class _Graph:
+    """A Functional model's layers by name with their producers' names (read from its config, which
+    also sees through sub-models called as layers), and the name of its first output's layer."""
 
+    def __init__(self, model):
+        from builder.building.layer_graph import model_graph
 
-def _single_input(layer):
-    inputs = layer.input
-    return inputs if not isinstance(inputs, (list, tuple)) else (inputs[0] if len(inputs) == 1 else None)
+        self.model = model
+        self.nodes, outputs = model_graph(model)
+        self.output = outputs[0]
+
+    def layer(self, name: str):
+        return self.nodes[name].layer
+
+    def single_input(self, name: str) -> str | None:
+        inputs = self.nodes[name].inputs
+        return inputs[0] if len(inputs) == 1 else None
+
+    def outer_output(self, name: str):
+        """The tensor `name` gives in the model's own graph (a sub-model's `output` is the one
+        inside it): the input of a layer that reads it, or the model's output."""
+        layer = self.model.get_layer(name)
+        if not isinstance(layer, keras.Model):
+            return layer.output
+        for node in self.nodes.values():
+            if name in node.inputs and node.layer is not None:
+                inputs = node.layer.input
+                return inputs[node.inputs.index(name)] if isinstance(inputs, (list, tuple)) else inputs
+        return self.model.outputs[0]
 
 
 def _is_spatial(tensor) -> bool:
     return len(tensor.shape) == 4
 
 
-def _score_tensor(model):
+def _is_softmax(layer) -> bool:
+    return isinstance(layer, keras.layers.Softmax) or (
+        isinstance(layer, keras.layers.Activation) and layer.activation is keras.activations.softmax)
+
+
+def _score_tensor(graph: _Graph):
     """(the tensor holding the class scores before the softmax, the function from it to them)."""
-    output = model.outputs[0]
-    last = _producer(model, output)
+    last = graph.layer(graph.output)
     if isinstance(last, keras.layers.Dense) and last.activation is keras.activations.softmax:
         def logits(pooled):
             product = keras.ops.matmul(pooled, last.kernel)
             return keras.ops.add(product, last.bias) if last.use_bias else product
         return last.input, logits
-    softmax = isinstance(last, keras.layers.Softmax) or (
-        isinstance(last, keras.layers.Activation) and last.activation is keras.activations.softmax)
-    if softmax:
+    if _is_softmax(last):
         return last.input, lambda scores: scores
-    return output, lambda scores: scores
+    return graph.model.outputs[0], lambda scores: scores
+
+
+def _default_layer(graph: _Graph) -> str:
+    name = graph.output
+    while True:
+        node = graph.nodes[name]
+        if node.kind == "Input":
+            raise DataError("the model has no layer with spatial extent (height x width x channels) on the way to "
+                            "its output: there is nothing to draw a heatmap over")
+        if node.layer is None:
+            raise DataError(f"the way back from the output meets an operation ('{name}') before any layer with "
+                            "spatial extent: name the layer with --layer")
+        if _is_spatial(graph.outer_output(name)):
+            return name
+        if isinstance(node.layer, keras.Model):
+            raise DataError(f"the way back from the output reaches the sub-model '{name}', which ends without "
+                            "height and width; heatmaps take a layer of the outer model, so build the network with "
+                            "its maps in the outer model (a block rather than a model) to explain it")
+        name = graph.single_input(name)
+        if name is None:
+            raise DataError(f"the way back from the output meets '{node.name}', which merges several inputs, "
+                            "before any layer with spatial extent: name the layer with --layer")
 
 
 def default_layer(model) -> str:
     """The last layer with spatial extent on the way to the (first) output: walking back from the
     output through single-input layers until one outputs maps (height, width, channels)."""
-    tensor = model.outputs[0]
-    while True:
-        layer = _producer(model, tensor)
-        if layer is None:
-            raise DataError("the model has no layer with spatial extent (height x width x channels) on the way to "
-                            "its output: there is nothing to draw a heatmap over")
-        if _is_spatial(layer.output):
-            return layer.name
-        tensor = _single_input(layer)
-        if tensor is None:
-            raise DataError(f"the way back from the output meets '{layer.name}', which merges several inputs, "
-                            "before any layer with spatial extent: name the layer with --layer")
+    return _default_layer(_Graph(model))
 
 
-def _cam_head(model, feature_tensor):
-    """(kernel, bias) of the dense layer when the head is feature maps -> global average pooling
-    -> (dropout) -> dense (-> softmax), else (None, the reason)."""
+def _cam_head(graph: _Graph, chosen: str):
+    """(kernel, bias) of the dense layer when the head is the chosen layer's maps -> global
+    average pooling -> (dropout) -> dense (-> softmax), else (None, the reason)."""
     why = ("cam needs a network that ends in global average pooling and one dense layer (Zhou et al. 2016), "
            "with the maps of the layer before the pooling; ")
-    layer = _producer(model, model.outputs[0])
-    if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
-        layer = _producer(model, _single_input(layer))
-    if not isinstance(layer, keras.layers.Dense):
-        return None, why + f"this one ends in '{layer.name}' ({type(layer).__name__}): use --method gradcam"
-    dense = layer
-    layer = _producer(model, dense.input)
-    while isinstance(layer, keras.layers.Dropout):
-        layer = _producer(model, layer.input)
-    if not isinstance(layer, keras.layers.GlobalAveragePooling2D) or getattr(layer, "keepdims", False):
-        found = f"'{layer.name}' ({type(layer).__name__})" if layer is not None else "the input"
+    name = graph.output
+    if _is_softmax(graph.layer(name)):
+        name = graph.single_input(name)
+    dense = graph.layer(name) if name else None
+    if not isinstance(dense, keras.layers.Dense):
+        found = f"'{name}' ({graph.nodes[name].kind})" if name else "a merge"
+        return None, why + f"this one ends in {found}: use --method gradcam"
+    name = graph.single_input(name)
+    while name and isinstance(graph.layer(name), keras.layers.Dropout):
+        name = graph.single_input(name)
+    pooling = graph.layer(name) if name else None
+    if not isinstance(pooling, keras.layers.GlobalAveragePooling2D) or pooling.keepdims:
+        found = f"'{name}' ({graph.nodes[name].kind})" if name else "several inputs"
         return None, why + f"its dense layer '{dense.name}' reads {found}: use --method gradcam"
-    if layer.input is not feature_tensor:
-        source = _producer(model, layer.input)
-        return None, why + f"the pooling reads '{source.name if source else 'the input'}': leave --layer out or name it"
+    source = graph.single_input(name)
+    if source != chosen:
+        return None, why + f"the pooling reads '{source}': leave --layer out or name it"
     weights = dense.get_weights()
     kernel = weights[0]
     bias = weights[1] if dense.use_bias else np.zeros(kernel.shape[1], "float32")
@@ -144,26 +177,27 @@ def explainable(model, layer: str | None = None) -> Explainable:
     """`model` cut at `layer` (default: `default_layer`)."""
     if len(model.inputs) != 1:
         raise DataError(f"explanations take a classifier of one image input; this model has {len(model.inputs)}")
-    name = layer or default_layer(model)
+    graph = _Graph(model)
+    name = layer or _default_layer(graph)
     names = [item.name for item in model.layers]
     if name not in names:
         from builder.errors import did_you_mean
 
         raise DataError(f"no layer named '{name}' in the model{did_you_mean(name, names)}")
-    chosen = model.get_layer(name)
-    if not _is_spatial(chosen.output):
-        raise DataError(f"layer '{name}' outputs {tuple(chosen.output.shape[1:])}, not maps with height and width: "
+    maps = graph.outer_output(name)
+    if not _is_spatial(maps):
+        raise DataError(f"layer '{name}' outputs {tuple(maps.shape[1:])}, not maps with height and width: "
                         "name a convolution, pooling or block layer")
-    score_tensor, to_scores = _score_tensor(model)
+    score_tensor, to_scores = _score_tensor(graph)
     try:
-        head = keras.Model(chosen.output, score_tensor)
+        head = keras.Model(maps, score_tensor)
     except ValueError as error:
         raise DataError(f"the output does not depend on layer '{name}' alone (another path bypasses it): name a "
                         f"layer every path to the output goes through ({str(error).splitlines()[0]})") from None
-    features = keras.Model(model.inputs[0], chosen.output)
-    cam_weights, refusal = _cam_head(model, chosen.output)
-    return Explainable(model, name, features, lambda maps: to_scores(head(maps, training=False)), cam_weights,
-                       refusal)
+    features = keras.Model(model.inputs[0], maps)
+    cam_weights, refusal = _cam_head(graph, name)
+    return Explainable(model, name, features, lambda feature_maps: to_scores(head(feature_maps, training=False)),
+                       cam_weights, refusal)
 
 
 def cam(network: Explainable, maps: np.ndarray, classes: np.ndarray) -> np.ndarray:

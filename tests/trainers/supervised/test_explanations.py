@@ -136,6 +136,29 @@ def test_refusals_name_the_reason(method, layer, class_index, message):
     assert message in str(error.value), str(error.value)
 
 
+def test_a_backbone_called_as_a_sub_model_is_explained_at_its_output():
+    keras.utils.set_random_seed(6)
+    image = keras.Input((16, 16, 3))
+    inner = keras.Input((16, 16, 3))
+    backbone = keras.Model(inner, keras.layers.Conv2D(5, 3, padding="same", activation="relu")(inner), name="backbone")
+    pooled = keras.layers.GlobalAveragePooling2D()(backbone(image))
+    model = keras.Model(image, keras.layers.Dense(3, activation="softmax", name="predictions")(pooled))
+    images = shapes(4, 16)
+    result = explain(model, images, "cam")
+    network = explainable(model)
+    logits = keras.ops.convert_to_numpy(network.scores(network.features(images)))
+    bias = model.get_layer("predictions").get_weights()[1]
+    assert result.layer == "backbone" and result.maps.shape == (4, 16, 16)
+    np.testing.assert_allclose(result.maps.mean(axis=(1, 2)), logits[np.arange(4), result.classes] -
+                               bias[result.classes], rtol=1e-5, atol=1e-6)
+
+
+def test_a_network_whose_maps_are_inside_a_sub_model_is_refused_with_the_way_out():
+    model = build_model(SPECS / "encoder_classifier.yaml", check_expect=False)
+    with pytest.raises(DataError, match="reaches the sub-model 'encoder', which ends without height and width"):
+        explain(model, np.zeros((1, 32, 32, 1), "float32"))
+
+
 def test_a_layer_that_a_skip_bypasses_is_refused():
     resnet = build_model(SPECS / "resnet18.yaml", {"size": 32, "width": 4, "classes": 10}, check_expect=False)
     with pytest.raises(DataError, match="another path bypasses it"):  # the block's shortcut
