@@ -8,7 +8,7 @@
 - `gradcam_pp`: Chattopadhay et al. 2018: per-position weights from the gradient's powers (the
   closed form for an exponentiated score), keeping only positive gradients.
 
-The class score is the one before the softmax (a softmax dense layer's logits), as both papers
+The class score is the one before the softmax (a softmax dense layer's logits), as the papers
 use. The methods are entries of `trainers.registries.EXPLANATION_METHODS`."""
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ class Explanation:
         return self.outputs[np.arange(len(self.classes)), self.classes]
 
     def heatmaps(self, image_hw: tuple) -> np.ndarray:
-        """The maps resized (bilinearly) to `image_hw` and scaled to [0, 1] each, for drawing."""
+        """The maps resized to `image_hw` and scaled to [0, 1] each, for drawing. Bicubic, as in
+        Keras's Grad-CAM example (PIL's default): between the cells' centres it follows the slope
+        of the neighbouring cells, so a peak need not sit on a cell centre."""
         resized = keras.ops.convert_to_numpy(keras.ops.image.resize(
             self.maps[..., None].astype("float32"), tuple(image_hw), interpolation="bicubic"))[..., 0]
         low = resized.min(axis=(1, 2), keepdims=True)
