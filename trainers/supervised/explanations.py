@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from ..data.pipeline import first_output
 from ..errors import DataError
 from .class_gradients import class_score_gradients
 
@@ -28,14 +27,14 @@ BATCH = 32
 
 @dataclass
 class Explainable:
-    """A classifier cut at one layer: `features(images)` gives that layer's maps (N, h, w, k),
-    `scores(maps)` the class scores before any softmax. `cam_weights` is the dense layer's
-    (kernel, bias) when the head is global average pooling then that layer, else None and
-    `cam_refusal` says what the head is instead."""
+    """A classifier cut at one layer: `forward(images)` gives that layer's maps (N, h, w, k) and
+    the model's first output in one pass, `scores(maps)` the class scores before any softmax.
+    `cam_weights` is the dense layer's (kernel, bias) when the head is global average pooling
+    then that layer, else None and `cam_refusal` says what the head is instead."""
 
     model: object
     layer: str
-    features: object
+    forward: object
     scores: Callable
     cam_weights: tuple | None
     cam_refusal: str | None
@@ -196,9 +195,9 @@ def explainable(model, layer: str | None = None) -> Explainable:
     except ValueError as error:
         raise DataError(f"the output does not depend on layer '{name}' alone (another path bypasses it): name a "
                         f"layer every path to the output goes through ({str(error).splitlines()[0]})") from None
-    features = keras.Model(model.inputs[0], maps)
+    forward = keras.Model(model.inputs[0], [maps, model.outputs[0]])
     cam_weights, refusal = _cam_head(graph, name)
-    return Explainable(model, name, features, lambda feature_maps: to_scores(head(feature_maps, training=False)),
+    return Explainable(model, name, forward, lambda feature_maps: to_scores(head(feature_maps, training=False)),
                        cam_weights, refusal)
 
 
@@ -235,13 +234,13 @@ def explain(model, images: np.ndarray, method: str = "gradcam", layer: str | Non
     maps, classes, outputs = [], [], []
     for start in range(0, len(images), BATCH):
         batch = np.asarray(images[start:start + BATCH], "float32")
-        output = keras.ops.convert_to_numpy(first_output(model(batch, training=False)))
+        feature_maps, output = (keras.ops.convert_to_numpy(part) for part in network.forward(batch, training=False))
         count = output.shape[-1]
         if class_index is not None and not 0 <= class_index < count:
             raise DataError(f"--class {class_index}: the model has classes 0 to {count - 1}")
         chosen = np.full(len(batch), class_index) if class_index is not None else output.argmax(axis=-1)
-        feature_maps = keras.ops.convert_to_numpy(network.features(batch, training=False)).astype("float32")
-        maps.append(np.asarray(entry.heatmaps(network, feature_maps, chosen.astype("int32")), "float32"))
+        maps.append(np.asarray(entry.heatmaps(network, feature_maps.astype("float32"), chosen.astype("int32")),
+                               "float32"))
         classes.append(chosen)
         outputs.append(output)
     return Explanation(method, network.layer, np.concatenate(maps), np.concatenate(classes).astype("int64"),

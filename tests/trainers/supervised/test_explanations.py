@@ -43,7 +43,7 @@ def test_cam_mean_is_the_class_score_minus_its_bias():
     model, images = gap_network(), shapes()
     result = explain(model, images, "cam")
     network = explainable(model)
-    logits = keras.ops.convert_to_numpy(network.scores(network.features(images)))
+    logits = keras.ops.convert_to_numpy(network.scores(network.forward(images)[0]))
     bias = model.get_layer("predictions").get_weights()[1]
     rows = np.arange(len(images))
     np.testing.assert_allclose(result.maps.mean(axis=(1, 2)), logits[rows, result.classes] - bias[result.classes],
@@ -76,7 +76,7 @@ def test_gradcam_pp_is_its_closed_form():
     model, images = gap_network(2), shapes()
     result = explain(model, images, "gradcam_pp")
     network = explainable(model)
-    maps = keras.ops.convert_to_numpy(network.features(images)).astype("float64")
+    maps = keras.ops.convert_to_numpy(network.forward(images)[0]).astype("float64")
     kernel = model.get_layer("predictions").get_weights()[0].astype("float64")
     expected = []
     for activation, label in zip(maps, result.classes):
@@ -97,7 +97,7 @@ def test_the_class_score_gradient_agrees_with_finite_differences():
     model = build_model(SPECS / "lenet5.yaml")
     images = np.random.default_rng(4).uniform(size=(3, 32, 32, 1)).astype("float32")
     network = explainable(model)
-    maps = keras.ops.convert_to_numpy(network.features(images)).astype("float32")
+    maps = keras.ops.convert_to_numpy(network.forward(images)[0]).astype("float32")
     classes = np.array([0, 4, 9], "int32")
     gradients = class_score_gradients(network.scores, maps, classes)
     direction = np.random.default_rng(5).normal(size=maps.shape).astype("float32")
@@ -146,7 +146,7 @@ def test_a_backbone_called_as_a_sub_model_is_explained_at_its_output():
     images = shapes(4, 16)
     result = explain(model, images, "cam")
     network = explainable(model)
-    logits = keras.ops.convert_to_numpy(network.scores(network.features(images)))
+    logits = keras.ops.convert_to_numpy(network.scores(network.forward(images)[0]))
     bias = model.get_layer("predictions").get_weights()[1]
     assert result.layer == "backbone" and result.maps.shape == (4, 16, 16)
     np.testing.assert_allclose(result.maps.mean(axis=(1, 2)), logits[np.arange(4), result.classes] -
