@@ -139,6 +139,13 @@ def normalized(images: np.ndarray, prep: Preprocessing) -> np.ndarray:
     return (images - np.asarray(prep.mean, "float32")) / np.asarray(prep.std, "float32")
 
 
+def denormalized(images: np.ndarray, prep: Preprocessing) -> np.ndarray:
+    """`normalized` undone: the pixels of model inputs, for pictures."""
+    if prep.mean is None:
+        return images
+    return images * np.asarray(prep.std, "float32") + np.asarray(prep.mean, "float32")
+
+
 def _decode(contents, channels: int):
     import tensorflow as tf
 

@@ -12,6 +12,7 @@ from ..data.datasets import load_dataset
 from ..data.pipeline import (
     Preprocessing,
     check_compatible,
+    denormalized,
     first_output,
     model_image_shape,
     model_inputs,
@@ -132,7 +133,7 @@ def explanation_picture(model, batches, prepared: Prepared, path, count: int = 1
         return names[index] if index < len(names) else str(index)
 
     prep = prepared.preprocessing
-    pixels = images[shown] if prep.mean is None else images[shown] * np.asarray(prep.std) + np.asarray(prep.mean)
+    pixels = denormalized(images[shown], prep)
     heatmaps = result.heatmaps(prep.image_shape[:2])[shown]
     titles = [f"{name(labels[i])} -> {name(result.classes[i])}" if not right[i] else
               f"{name(labels[i])} {result.scores()[i]:.2f}" for i in shown]
