@@ -107,6 +107,13 @@ class Workspace:
             spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
             tiny = load_spec(self.folder / "specs" / f"{spec}.yaml").test_overrides or {}
             line += " --epochs 1 --quiet" + "".join(f" --set {key}={value}" for key, value in tiny.items())
+        elif " train studies/" in line:
+            line += " --epochs 1 --quiet"
+        elif " tune " in line:  # two one-epoch trials of the study
+            spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
+            tiny = load_spec(self.folder / "specs" / f"{spec}.yaml").test_overrides or {}
+            line = re.sub(r" --trials \d+", "", line) + " --trials 2 --epochs 1" + "".join(
+                f" --set {key}={value}" for key, value in tiny.items())
         return line
 
     def start(self, line: str) -> subprocess.Popen:
@@ -143,7 +150,7 @@ def _check(result: subprocess.CompletedProcess, line: str, failures: list, expec
 
 
 def _is_run_command(line: str) -> bool:
-    return " train " in f"{line} " or " runs/" in line or "RUN_DIR" in line
+    return " train " in f"{line} " or " runs/" in line or "RUN_DIR" in line or " tune " in line
 
 
 def _run_group(line: str) -> str:
@@ -151,6 +158,10 @@ def _run_group(line: str) -> str:
     together, trainings first; the several-machines example is a group of its own."""
     if "--coordinator" in line:
         return "several_machines"
+    study = re.search(r" --study (\w+)", line) or re.search(r" studies/(\w+)/", line) or (
+        " tune " in line and re.search(r"specs/(\w+)\.yaml", line))
+    if study:
+        return f"study_{study.group(1)}"
     used = RUN_PLACEHOLDER.search(line) or re.search(r" runs/(\w+)/\*", line)
     if used:
         return used.group(1)
@@ -209,7 +220,7 @@ def test_documented_spec_command_runs(line, tmp_path):
 def test_every_documented_line_is_run():
     assert sorted(SPEC_COMMANDS + [line for lines in RUN_GROUPS.values() for line in lines]) == sorted(
         documented_commands())
-    assert {"lenet5", "siamese", "ssd_shapes", "several_machines"} <= set(RUN_GROUPS)
+    assert {"lenet5", "siamese", "ssd_shapes", "several_machines", "study_cnn_digits"} <= set(RUN_GROUPS)
     once = [line for line in SPEC_COMMANDS if names_its_backends([line])]
     assert any("--backends tensorflow,jax" in line for line in once) and names_its_backends(
         RUN_GROUPS["several_machines"]) and not names_its_backends(RUN_GROUPS["resnet18"])  # its evaluate doesn't
@@ -222,7 +233,7 @@ def test_documented_run_commands_run(run, tmp_path):
     space, failures = Workspace(tmp_path), []
     lines = RUN_GROUPS[run]
     group = [line for line in lines if "--coordinator" in line]
-    trains = [line for line in lines if re.search(r" train (specs|--devices)", line) and line not in group]
+    trains = [line for line in lines if re.search(r" (train (specs|--devices)|tune )", line) and line not in group]
     for line in trains + [line for line in lines if line not in trains and line not in group]:
         _check(space.run(space.prepared(line)), line, failures)
     if group:

@@ -592,7 +592,7 @@ def resolve_params(document: LocatedDict, overrides: dict | None, file: str,
                             "rename one", location, f"params.{key}")
         if key in overrides:
             value = overrides[key]
-            if not _compatible(default, value):
+            if not fits_param(default, value):
                 raise SpecError(f"override {key}={value!r} does not fit the param's default "
                                 f"{default!r} (a {type(default).__name__})", location, f"--set {key}")
         else:
@@ -633,7 +633,9 @@ def resolve_defaults(document: LocatedDict, params: dict, functions: dict) -> di
     return resolved
 
 
-def _compatible(default, value) -> bool:
+def fits_param(default, value) -> bool:
+    """Whether `value` may replace a param whose default is `default` (an int param takes whole
+    numbers only; an expression default takes anything)."""
     if default is None or isinstance(default, str) and "$" in default:
         return True
     if isinstance(default, bool) or isinstance(value, bool):

@@ -47,6 +47,8 @@ TOP_LEVEL_KEYS = {
     "expect": "published figures the built model must match (checked by tests and `summary`)",
     "test_overrides": "params for a quick forward pass at a small input (used by the test suite)",
     "train": "how to train it (see docs/training.md)",
+    "search": "what `tune` searches: {param or train.setting.path: int(LOW, HIGH[, log][, step=S]) | "
+              "float(LOW, HIGH[, log][, step=S]) | choice(A, B, ...)}",
 }
 
 _EXPR = {"$ref": "#/$defs/expression"}
@@ -242,6 +244,8 @@ def generate_schema() -> dict:
                                          "properties": {"params": _int_item(0), "trainable_params": _int_item(0)}},
             },
             "test_overrides": {"type": "object", "description": TOP_LEVEL_KEYS["test_overrides"]},
+            "search": {"type": "object", "description": TOP_LEVEL_KEYS["search"],
+                       "additionalProperties": True},  # parse_dimension explains a malformed entry
             "train": {"$ref": "#/$defs/train"},
         },
         "additionalProperties": False,

@@ -9,6 +9,7 @@ from ..errors import Location, SpecError, did_you_mean
 from .expand import MAX_NODES, expand_document, load_library, resolve_defaults, resolve_params
 from .expressions import ExpressionError, Unresolved, deep_substitute
 from .schema import validate_document
+from .search_space import check_space, spec_search_space
 from .yaml_loader import LocatedDict, load_yaml_file, location_of
 from .zoo import find_spec_file, zoo_names
 
@@ -26,6 +27,7 @@ class Spec:
     expect: dict = field(default_factory=dict)
     test_overrides: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    search: tuple = ()  # the `search:` section's Dimensions (builder.language.search_space)
     document: LocatedDict | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -69,6 +71,8 @@ def load_spec(path: str | Path, overrides: dict | None = None, max_nodes: int = 
     defaults = resolve_defaults(document, params, library.functions)
     graphs, main = expand_document(document, file, params, library, max_nodes, defaults)
     expect = _resolved(document, "expect", params, file)
+    search = spec_search_space(document, file)
+    check_space(search, document, file)
     return Spec(
         name=str(document.get("name", Path(file).stem)),
         file=file,
@@ -79,6 +83,7 @@ def load_spec(path: str | Path, overrides: dict | None = None, max_nodes: int = 
         expect=expect,
         test_overrides=dict(document.get("test_overrides") or {}),
         train=dict(document.get("train") or {}),
+        search=tuple(search),
         document=document,
     )
 

@@ -108,12 +108,19 @@ def _set_dotted(config: dict, dotted: str, value, trainer: str, defaults: dict) 
     if keys[0] not in defaults and keys[0] != "trainer":
         raise SpecError(f"the {trainer} trainer has no setting '{keys[0]}'{did_you_mean(keys[0], defaults)}",
                         None, f"--train {dotted}")
+    assign_dotted(config, dotted, value)
+
+
+def assign_dotted(config: dict, dotted: str, value) -> None:
+    """Set `optimizer.sgd.momentum` in a `train:` mapping, creating the mappings on the way; an
+    optimizer or schedule other than the one set replaces it (`optimizer.sgd.momentum=0.9` on
+    `optimizer: {adam: ...}` trains with SGD)."""
+    keys = dotted.split(".")
     target = config
     for key in keys[:-1]:
         if key in ("optimizer", "schedule") and target is config and len(keys) > 2:
-            # --train optimizer.sgd.momentum=0.9 replaces the optimizer when another one was set
             choice = keys[1]
-            if choice not in (config[key] or {}):
+            if choice not in (config.get(key) or {}):
                 config[key] = {choice: {}}
         if not isinstance(target.get(key), dict):
             target[key] = {}

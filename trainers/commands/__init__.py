@@ -2,4 +2,4 @@
 the `trainers` plugin loads: the top floor, importing the families and after-training tools
 only when a command runs."""
 
-from . import data, embeddings, explanations, models, training  # noqa: F401  (each registers its commands)
+from . import data, embeddings, explanations, models, search, training  # noqa: F401  (each registers its commands)

@@ -43,14 +43,20 @@ def parse_data(text: str) -> dict:
     raise UsageError(f"--data {text}: expected one of {data_forms()}")
 
 
-def _train_arguments(parser) -> None:
-    parser.add_argument("spec", metavar="SPEC", nargs="?",
-                        help="a spec file or zoo spec name (omit with --resume)")
+def train_setting_options(parser) -> None:
+    """--epochs, --batch-size, --data and --train KEY=VALUE: the `train:` overrides of a command
+    that trains (read back with `train_overrides`)."""
     parser.add_argument("--epochs", type=int, help="number of epochs")
     parser.add_argument("--batch-size", type=int, help="batch size")
     parser.add_argument("--data", help=data_forms())
     parser.add_argument("--train", dest="train_overrides", action="append", metavar="KEY=VALUE",
                         help="override a train field, e.g. --train optimizer.sgd.momentum=0.9")
+
+
+def _train_arguments(parser) -> None:
+    parser.add_argument("spec", metavar="SPEC", nargs="?",
+                        help="a spec file or zoo spec name (omit with --resume)")
+    train_setting_options(parser)
     parser.add_argument("--out", default="runs", help="parent of the run folder (default: runs)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last epoch")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -80,14 +86,16 @@ def _devices(text: str):
     raise argparse.ArgumentTypeError(f"expected auto or a whole number of devices (1 or more), not '{text}'")
 
 
-def _train_overrides(args) -> dict:
+def train_overrides(args) -> dict:
+    """The dotted `train:` overrides a command's flags give (see `train_setting_options`)."""
     overrides = parse_overrides(args.train_overrides, "--train")
+    jit = getattr(args, "jit_compile", None)
     flags = {"epochs": args.epochs, "batch_size": args.batch_size,
              "data": parse_data(args.data) if args.data else None,
-             "performance.mixed_precision": args.mixed_precision,
-             "performance.jit_compile": {"true": True, "false": False}.get(args.jit_compile, args.jit_compile),
-             "performance.steps_per_execution": args.steps_per_execution,
-             "distribution.data_parallel": args.devices}
+             "performance.mixed_precision": getattr(args, "mixed_precision", None),
+             "performance.jit_compile": {"true": True, "false": False}.get(jit, jit),
+             "performance.steps_per_execution": getattr(args, "steps_per_execution", None),
+             "distribution.data_parallel": getattr(args, "devices", None)}
     overrides.update({key: value for key, value in flags.items() if value is not None})
     return overrides
 
@@ -95,7 +103,7 @@ def _train_overrides(args) -> dict:
 def cmd_train(args) -> int:
     if not args.spec and not args.resume:
         raise UsageError("train needs a SPEC (or --resume RUN_DIR)")
-    overrides = _train_overrides(args)
+    overrides = train_overrides(args)
     if args.resume and (args.spec or args.overrides or overrides):
         raise UsageError("--resume continues a run exactly as it was planned; give no other settings")
     from ..run.distribution import Cluster

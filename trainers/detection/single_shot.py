@@ -249,6 +249,7 @@ def save_detections_picture(model, data: DetectionData, path, count: int = 8) ->
 class DetectionTrainer(Trainer):
     """The built-in `detection` trainer (its entry is in trainers.builtin)."""
 
+    search_metric = "map50"
     options = DETECTION_OPTIONS
 
     def summary_figures(self, model, config: dict) -> dict:

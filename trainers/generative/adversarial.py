@@ -39,6 +39,7 @@ from ..run.optimization import make_optimizer
 from ..run.saving import save_model
 from ..run.trainer import ResumePoint, Trainer, TrainingJob
 from .diff_augment import PARAMETERS, augment
+from .judge import feature_model, judged_distance
 from .options import ADVERSARIAL_OPTIONS, ADVERSARIAL_SETTINGS
 from .sampling import (
     check_conditional,
@@ -358,6 +359,7 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
     generator, discriminator = networks_of(models)
     shape, classes = tuple(main_input(discriminator).shape[1:]), label_width(generator)
     dataset, real, real_labels = real_batches(config, shape, classes)
+    judge = feature_model(config["adversarial"]["judge"]) if config["adversarial"].get("judge") else None
     if real_labels is not None:
         record_trained_classes(folder, real_labels.sum(axis=0))
     steps = len(real) // config["batch_size"]
@@ -409,7 +411,11 @@ def train(models: dict, config: dict, folder: Path, initial_epoch: int = 0, hist
             _save_checkpoint(folder, epoch + 1, history, generator, discriminator, g_opt, d_opt)
             stop.check()
     with whole_batches(), averaged_weights(generator, g_opt):
-        return _finish(folder, history, generator, discriminator, fixed_inputs)
+        judged = {}
+        if judge is not None:
+            shares = None if real_labels is None else real_labels.sum(axis=0)
+            judged["frechet_distance"] = judged_distance(generator, judge, config, shares, config["seed"])
+        return _finish(folder, history, generator, discriminator, fixed_inputs, judged)
 
 
 @contextlib.contextmanager
@@ -479,11 +485,12 @@ def _restore(path: Path, generator, discriminator, g_opt, d_opt) -> None:
                 variable.assign(value)
 
 
-def _finish(folder: Path, history: list, generator, discriminator, fixed_inputs) -> dict:
+def _finish(folder: Path, history: list, generator, discriminator, fixed_inputs, judged: dict) -> dict:
     save_model(generator, folder / "generator.keras")
     save_model(discriminator, folder / "discriminator.keras")
     save_model(generator, folder / "model.keras")
     metrics = {f"final_{k}": v for k, v in history[-1].items() if k != "epoch"} if history else {}
+    metrics.update(judged)
     atomic_write(folder / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if history:
         plots.learning_curve(history, folder / "learning_curve.png")
@@ -494,6 +501,7 @@ def _finish(folder: Path, history: list, generator, discriminator, fixed_inputs)
 class AdversarialTrainer(Trainer):
     """The built-in `adversarial` trainer (its entry is in trainers.builtin)."""
 
+    search_metric = "frechet_distance"  # with adversarial.judge set
     options = ADVERSARIAL_OPTIONS
     honours = ADVERSARIAL_SETTINGS
 
@@ -502,6 +510,12 @@ class AdversarialTrainer(Trainer):
         checkpoint = job.resume.checkpoint if job.resume else None
         return train(job.models, job.config, job.folder, job.initial_epoch, job.history, job.verbose, checkpoint,
                      job.placement)
+
+    def unmeasured(self, metric: str, config: dict) -> str | None:
+        if metric == "frechet_distance" and not config["adversarial"].get("judge"):
+            return ("an adversarial run measures frechet_distance only with a judge: a classifier's run folder, "
+                    "e.g. --train adversarial.judge=runs/lenet5/TIMESTAMP (or choose --metric)")
+        return None
 
     def resume_models(self, spec_file: str, params: dict, resume: ResumePoint) -> dict:
         """Both networks rebuilt from the spec; `fit` restores their weights from the checkpoint."""

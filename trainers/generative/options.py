@@ -61,6 +61,9 @@ def _adversarial_schema() -> dict:
                                             "generated (Zhao et al. 2020), for small datasets"},
             "generator_optimizer": optimizer,
             "discriminator_optimizer": optimizer,
+            "judge": {"type": "string", "description": "a classifier's run folder or .keras file: the run ends "
+                                                       "with the Fréchet distance of 1,000 samples from the test "
+                                                       "images on its features (metrics.json frechet_distance)"},
         },
         "additionalProperties": False,
     }

@@ -154,6 +154,7 @@ def compile_embedding(model, config: dict, steps: int) -> None:
 class MetricTrainer(Trainer):
     """The built-in `metric` trainer (its entry is in trainers.builtin)."""
 
+    search_metric = "recall_at_1"
     honours = METRIC_SETTINGS
     options = METRIC_OPTIONS
 

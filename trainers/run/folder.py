@@ -57,6 +57,11 @@ def new_run_folder(root: str | Path, spec_name: str) -> Path:
     while path.exists():
         suffix += 1
         path = base / f"{stamp}-{suffix}"
+    return make_run_folder(path)
+
+
+def make_run_folder(path: Path) -> Path:
+    """Create the run folder `path` (new) with its checkpoints folder, after checking it can be written."""
     try:
         (path / "checkpoints").mkdir(parents=True)
         probe = path / ".write-test"
@@ -99,8 +104,13 @@ def record_trained_classes(folder: Path, counts) -> None:
 
 
 def _add_data_used(folder: Path, **entries) -> None:
+    add_to_run_record(folder, "data_used", **entries)
+
+
+def add_to_run_record(folder: Path, key: str, **entries) -> None:
+    """Add `entries` to the mapping `key` of a run's run.json (written whole, atomically)."""
     record = read_run_record(folder)
-    record["data_used"] = {**record.get("data_used", {}), **entries}
+    record[key] = {**record.get(key, {}), **entries}
     atomic_write(Path(folder) / "run.json", json.dumps(record, indent=2, default=str) + "\n")
 
 

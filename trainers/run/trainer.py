@@ -73,6 +73,9 @@ class Trainer:
     honours: ClassVar[tuple] = FIT_SETTINGS
     options: ClassVar[dict] = {}
     process_groups: ClassVar[bool] = False  # trains in a group of processes (see trainers.run.distribution)
+    # What `tune` optimises unless told otherwise: a per-epoch log (history.csv) or a metrics.json
+    # entry; None when the trainer measures nothing worth optimising on its own.
+    search_metric: ClassVar[str | None] = "val_loss"
 
     def fit(self, job: TrainingJob) -> dict:
         """Train (a new run, or on from `job.resume`), write the run folder; return test metrics."""
@@ -86,6 +89,11 @@ class Trainer:
         """{name: value} that `summary` adds for a spec this trainer trains, from the built model
         and the resolved `train:` config (the detector's anchor count); none by default."""
         return {}
+
+    def unmeasured(self, metric: str, config: dict) -> str | None:
+        """Why runs with the resolved `train:` config would not report `metric`, and what to set
+        so that they do; None when they may (`tune` asks before its first trial)."""
+        return None
 
     def resume_models(self, spec_file: str, params: dict, resume: ResumePoint) -> dict:
         """The models a resumed run continues with: by default the main model as checkpointed

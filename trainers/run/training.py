@@ -19,12 +19,17 @@ def trainer_for(config: dict) -> Trainer:
 
 
 def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs", resume=None,
-                 verbose=1, extra_callbacks=(), cluster=None, check_expect=True):
+                 verbose=1, extra_callbacks=(), cluster=None, check_expect=True, run_folder=None, record=None,
+                 resume_hint=True):
     """Train a spec into a new run folder, or continue the run folder `resume`, on the devices
     `train.distribution` asks for, in the process group `cluster` (a
     `trainers.run.distribution.Cluster`; None: this process alone). Returns (run folder, test
     metrics); a process other than 0 returns (None, its metrics) and keeps no folder. A model
-    that differs from the spec's `expect:` figures is refused unless `check_expect` is False."""
+    that differs from the spec's `expect:` figures is refused unless `check_expect` is False.
+    A new run's folder is `run_folder` when given (it must not exist yet), else a new
+    OUT/SPEC_NAME/TIMESTAMP; `record` adds entries to its run.json (a search's trial). After
+    Ctrl-C, the console says how to resume the run unless `resume_hint` is False (a search's trial
+    is continued by the search)."""
     from builder import load_plugins, load_spec
 
     from .distribution import Cluster
@@ -49,7 +54,7 @@ def run_training(spec_path=None, overrides=None, train_overrides=None, out="runs
     return _in_place(config, cluster, verbose,
                      lambda trainer, placement, verbose: _new_run(trainer, spec, config, overrides, train_overrides,
                                                                   out, placement, verbose, extra_callbacks,
-                                                                  check_expect))
+                                                                  check_expect, run_folder, record, resume_hint))
 
 
 def _in_place(config: dict, cluster, verbose: int, run):
@@ -94,16 +99,19 @@ def _resume(trainer, folder: Path, record: dict, state, placement, verbose: int,
 
 
 def _new_run(trainer, spec, config: dict, overrides, train_overrides, out, placement, verbose: int,
-             extra_callbacks, check_expect: bool):
+             extra_callbacks, check_expect: bool, run_folder, record, resume_hint: bool):
     import keras
 
     from builder import build_models
 
-    from .folder import ensure_space, new_run_folder, write_run_record
+    from .folder import ensure_space, make_run_folder, new_run_folder, write_run_record
 
     chief = placement.cluster.is_chief
     # an unwritable --out fails before anything is built
-    folder = new_run_folder(out, spec.name) if chief else placement.write_folder(None)
+    if not chief:
+        folder = placement.write_folder(None)
+    else:
+        folder = make_run_folder(Path(run_folder)) if run_folder is not None else new_run_folder(out, spec.name)
     if chief:
         route_native_logs(folder / "native.log")
     _seed(config["seed"], config)
@@ -123,12 +131,13 @@ def _new_run(trainer, spec, config: dict, overrides, train_overrides, out, place
         "seed": config["seed"],
         "mixed_precision": policy,
         "devices": placement.record(),
+        **(record or {}),
     }, spec.file)
     if chief:
         print(f"training {spec.name} ({model.count_params():,} params) on {config['data']['dataset']} "
               f"with {keras.backend.backend()}, {placement.describe()}; run folder: {folder}")
     job = TrainingJob(models, spec.main, config, folder, None, verbose, tuple(extra_callbacks), placement)
-    with _resumable(folder):
+    with _resumable(folder, resume_hint):
         return folder, trainer.fit(job)
 
 
@@ -140,11 +149,13 @@ def evaluate_run(folder, config: dict) -> dict:
 
 
 @contextlib.contextmanager
-def _resumable(folder: Path):
+def _resumable(folder: Path, hint: bool = True):
     """On Ctrl-C, say what was kept and how to continue, then let the interrupt end the program."""
     try:
         yield
     except KeyboardInterrupt:
+        if not hint:
+            raise
         from .folder import last_checkpoint
 
         state = last_checkpoint(folder)

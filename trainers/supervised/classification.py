@@ -144,6 +144,7 @@ def explanation_picture(model, batches, prepared: Prepared, path, count: int = 1
 class SupervisedTrainer(Trainer):
     """The built-in `supervised` trainer (its entry is in trainers.builtin)."""
 
+    search_metric = "val_accuracy"
     options = SUPERVISED_OPTIONS
     process_groups = True
 

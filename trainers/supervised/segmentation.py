@@ -159,6 +159,7 @@ def predict_masks(model, images: np.ndarray) -> np.ndarray:
 class SegmentationTrainer(Trainer):
     """The built-in `segmentation` trainer (its entry is in trainers.builtin)."""
 
+    search_metric = "val_mean_iou"
     process_groups = True
 
     def fit(self, job: TrainingJob) -> dict:
