@@ -4,7 +4,8 @@ processes (on one machine or many) share it by running the same command.
 The study counts a trial once it has ended on its own (complete, pruned, or failed with a reason)
 and stops at `--trials` of those. A trial whose process died (Ctrl-C, kill -9, a lost machine)
 is marked failed and queued to run again with the same values: on this machine at once (its
-process is gone), elsewhere when Optuna's heartbeat has been silent for `GRACE_SECONDS`.
+process is gone), elsewhere when Optuna's heartbeat has been silent for `GRACE_SECONDS` (database
+storages only: a journal file keeps no heartbeat).
 """
 
 from __future__ import annotations
