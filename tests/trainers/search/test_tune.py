@@ -136,6 +136,28 @@ def test_grid_trains_every_combination_once_and_a_failing_one_is_recorded_while_
     assert "Traceback" not in console
 
 
+def test_a_trial_that_runs_out_of_memory_is_recorded_as_failed_and_the_study_goes_on(tiny, tmp_path, capsys,
+                                                                                     monkeypatch):
+    from trainers.search import objective
+
+    train = objective._train
+
+    def out_of_memory_at_12_units(plan, params, *rest):
+        if params["units"] == 12:  # what a backend raises when a trial's model does not fit the device
+            raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 68719476736 bytes.\nmore")
+        return train(plan, params, *rest)
+
+    monkeypatch.setattr(objective, "_train", out_of_memory_at_12_units)
+    assert tune(tiny, "--sampler", "grid", "--trials", 3, "--epochs", 1, "--out", tmp_path) == 0
+    console = capsys.readouterr().out
+    rows = {row["units"]: row for row in results(tmp_path / "tiny")}
+    assert rows["12"]["state"] == "failed"
+    assert rows["12"]["failure"] == ("RuntimeError: RESOURCE_EXHAUSTED: Out of memory while trying to allocate "
+                                     "68719476736 bytes.")
+    assert rows["4"]["state"] == rows["8"]["state"] == "complete"
+    assert "trial " + rows["12"]["trial"] + " failed: RuntimeError: RESOURCE_EXHAUSTED" in console
+
+
 def test_a_metric_the_runs_do_not_report_ends_the_study_naming_those_they_do(tiny, tmp_path, capsys):
     assert tune(tiny, "--trials", 2, "--out", tmp_path, "--epochs", 1, "--metric", "val_acuracy",
                 "--direction", "maximize") == 1
