@@ -19,11 +19,6 @@ from ..run.folder import atomic_write
 from .objective import shown, tidy
 
 COLUMNS = ("trial", "state", "value", "epochs", "minutes")
-PICTURES = {
-    "history.png": "plot_optimization_history",
-    "importances.png": "plot_param_importances",
-    "parallel_coordinates.png": "plot_parallel_coordinate",
-}
 
 
 def trial_rows(study, dimensions: list[Dimension]) -> list[dict]:
@@ -140,15 +135,18 @@ def draw_pictures(study, folder: Path, metric: str) -> list[str]:
     from optuna.visualization import matplotlib as optuna_plots
 
     complete = [trial for trial in study.get_trials(deepcopy=False) if trial.state.name == "COMPLETE"]
+    pictures = {"history.png": (optuna_plots.plot_optimization_history, 1),
+                "importances.png": (optuna_plots.plot_param_importances, 2),
+                "parallel_coordinates.png": (optuna_plots.plot_parallel_coordinate, 1)}
     written = []
-    for name, function in PICTURES.items():
-        if not complete or (function == "plot_param_importances" and len(complete) < 2):
+    for name, (plot, needs) in pictures.items():  # needs: completed trials the picture needs
+        if len(complete) < needs:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             warnings.simplefilter("ignore", UserWarning)  # matplotlib on a single-valued axis
             try:
-                axes = getattr(optuna_plots, function)(study, target_name=metric)
+                axes = plot(study, target_name=metric)
             except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. importances when no value varies
                 continue
         figure = (axes.flat[0] if hasattr(axes, "flat") else axes).get_figure()
