@@ -85,7 +85,7 @@ def parse_dimension(name: str, text, where: Location | None = None, flag: str = 
     if any(not part for part in parts):
         raise refuse(f"an empty item in {text!r}")
     try:
-        values = [_scalar(part) for part in parts]
+        values = [load_scalar(part) for part in parts]
     except yaml.YAMLError:
         raise refuse(f"{text!r} holds a value that is not a YAML scalar") from None
     written = re.sub(r"\s+", " ", text.strip())
@@ -107,8 +107,8 @@ def _range(name, kind, values, parts, text, written, refuse) -> Dimension:
         key, sep, value = part.partition("=")
         if part == "log":
             log = True
-        elif sep and key.strip() == "step" and _number(_scalar(value.strip())):
-            step = _scalar(value.strip())
+        elif sep and key.strip() == "step" and _number(load_scalar(value.strip())):
+            step = load_scalar(value.strip())
         else:
             raise refuse(f"{kind}() takes `log` and `step=S` after LOW and HIGH; got '{part}'")
     if kind == "int":
@@ -128,10 +128,6 @@ def _range(name, kind, values, parts, text, written, refuse) -> Dimension:
             raise refuse(f"step {step} is wider than the range {low}..{high}")
     return Dimension(name, kind, low, high, log, None if step is None else (int(step) if kind == "int" else
                                                                             float(step)), written=written)
-
-
-def _scalar(text: str):
-    return load_scalar(text)
 
 
 def _number(value) -> bool:

@@ -62,8 +62,9 @@ def _tune_arguments(parser) -> None:
 def cmd_tune(args) -> int:
     from builder import load_spec
     from builder.language.search_space import check_space, parse_search_flag
-    from builder.language.train_section import TRAINERS, resolve_train
+    from builder.language.train_section import resolve_train
 
+    from ..run.training import trainer_for
     from ..search.objective import TrialPlan, direction_of
     from ..search.study import StudyPlan, default_storage, grid_size, shown_storage
 
@@ -75,7 +76,7 @@ def cmd_tune(args) -> int:
         raise UsageError(f"{spec.file} has no search: section; give one, or --search NAME=FORM")
     settings = train_overrides(args)
     config = resolve_train(spec.train, settings, spec.file)
-    trainer = TRAINERS[config["trainer"]].load()()
+    trainer = trainer_for(config)
     metric = args.metric or trainer.search_metric
     if metric is None:
         raise UsageError(f"the {config['trainer']} trainer has no figure of its own to optimise; name one with "

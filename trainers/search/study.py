@@ -219,12 +219,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_study(plan: StudyPlan, study) -> int:
-    """Run trials until the study has `plan.trials` finished ones (or the time is up); return how
-    many this process ran."""
+def run_study(plan: StudyPlan, study) -> None:
+    """Run trials until the study has `plan.trials` finished ones (or the time is up)."""
     _quiet_retracing_notes()
     deadline = time.monotonic() + plan.timeout_minutes * 60 if plan.timeout_minutes else None
-    ran = 0
     current: dict = {}
 
     def objective(trial):
@@ -239,14 +237,12 @@ def run_study(plan: StudyPlan, study) -> int:
                 break
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), gc_after_trial=False)
             current.clear()
-            ran += 1
     except KeyboardInterrupt:
         if current:
             requeue_interrupted(study, current["number"])
             print(f"\ninterrupted; when the same command continues the study, trial {current['number']}'s values "
                   "train again from the start", file=sys.stderr, flush=True)
         raise
-    return ran
 
 
 def _quiet_retracing_notes() -> None:
