@@ -1,6 +1,7 @@
 """Every command line in README.md and docs/ code blocks runs as written, in a fresh process: run
 folders, images and photo folders the docs name are replaced by ones this test makes (training
-lines train tiny: one epoch, the spec's `test_overrides`), and a line the docs show failing must
+lines train tiny: one epoch, the spec's `test_overrides`; `build` and `compare` lines build at those
+params too), and a line the docs show failing must
 print that error. The docs speak to users: no internal issue numbers."""
 
 from __future__ import annotations
@@ -107,6 +108,11 @@ class Workspace:
             spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
             tiny = load_spec(self.folder / "specs" / f"{spec}.yaml").test_overrides or {}
             line += " --epochs 1 --quiet" + "".join(f" --set {key}={value}" for key, value in tiny.items())
+        elif re.search(r" (build|compare) specs/\w+\.yaml", line):  # full size: minutes, shows nothing more
+            spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
+            path = self.folder / "specs" / f"{spec}.yaml"
+            tiny = load_spec(path).test_overrides if path.exists() else {}
+            line += "".join(f" --set {key}={value}" for key, value in (tiny or {}).items())
         elif " train studies/" in line:
             line += " --epochs 1 --quiet"
         elif " tune " in line:  # two one-epoch trials of the study

