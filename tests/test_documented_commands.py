@@ -1,8 +1,8 @@
 """Every command line in README.md and docs/ code blocks runs as written, in a fresh process: run
 folders, images and photo folders the docs name are replaced by ones this test makes (training
 lines train tiny: one epoch, the spec's `test_overrides`; `build` and `compare` lines build at those
-params too), and a line the docs show failing must
-print that error. The docs speak to users: no internal issue numbers."""
+params too), and a line the docs show failing must print that error. The docs speak to users: no
+internal issue numbers."""
 
 from __future__ import annotations
 
@@ -105,22 +105,20 @@ class Workspace:
         line = line.replace("RUN_DIR", "runs/siamese/*")
         line = RUN_PLACEHOLDER.sub(lambda match: str(self.a_run(match.group(1))), line)
         if re.search(r" train specs/\w+\.yaml", line) and "--resume" not in line:
-            spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
-            tiny = load_spec(self.folder / "specs" / f"{spec}.yaml").test_overrides or {}
-            line += " --epochs 1 --quiet" + "".join(f" --set {key}={value}" for key, value in tiny.items())
+            line += " --epochs 1 --quiet" + self.test_size(line)
         elif re.search(r" (build|compare) specs/\w+\.yaml", line):  # full size: minutes, shows nothing more
-            spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
-            path = self.folder / "specs" / f"{spec}.yaml"
-            tiny = load_spec(path).test_overrides if path.exists() else {}
-            line += "".join(f" --set {key}={value}" for key, value in (tiny or {}).items())
+            line += self.test_size(line)
         elif " train studies/" in line:
             line += " --epochs 1 --quiet"
         elif " tune " in line:  # two one-epoch trials of the study
-            spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
-            tiny = load_spec(self.folder / "specs" / f"{spec}.yaml").test_overrides or {}
-            line = re.sub(r" --trials \d+", "", line) + " --trials 2 --epochs 1" + "".join(
-                f" --set {key}={value}" for key, value in tiny.items())
+            line = re.sub(r" --trials \d+", "", line) + " --trials 2 --epochs 1" + self.test_size(line)
         return line
+
+    def test_size(self, line: str) -> str:
+        """`--set` flags for the `test_overrides` of the spec the line names."""
+        spec = re.search(r"specs/(\w+)\.yaml", line).group(1)
+        tiny = load_spec(self.folder / "specs" / f"{spec}.yaml").test_overrides or {}
+        return "".join(f" --set {key}={value}" for key, value in tiny.items())
 
     def start(self, line: str) -> subprocess.Popen:
         """The line in a shell, with this interpreter as `python` and a leading KERAS_BACKEND=
