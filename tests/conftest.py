@@ -1,6 +1,8 @@
 import atexit
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import textwrap
 from pathlib import Path
@@ -12,6 +14,11 @@ import builder
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 ZOO = sorted(SPECS.glob("*.yaml"))
+
+# A command in a new process: `[*BUILDER, "train", ...]` runs `python -m builder train ...`, and
+# `[*PYTHON, "-c", code]` runs `python -c code`, through the session's command server (below).
+PYTHON = [sys.executable, str(ROOT / "tests" / "fresh_command.py")]
+BUILDER = [*PYTHON, "-m", "builder"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -42,6 +49,31 @@ def _compile_quickly() -> None:
 _share_jax_compilations()
 _compile_quickly()
 builder.load_plugins()  # the trainers plugin fills the trainer registry, as the CLI and API do
+
+
+@pytest.fixture(scope="session", autouse=True)
+def command_server():
+    """Each test process's command server (tests/command_server.py): it imports TensorFlow and
+    Keras once and forks every command the tests start through `BUILDER` and `PYTHON`, so a
+    command skips those 5-9 s of imports and still imports all of this project itself.
+    BLUEPRINT_TEST_PLAIN_INTERPRETERS=1 starts a plain interpreter for every command instead."""
+    if os.environ.get("BLUEPRINT_TEST_PLAIN_INTERPRETERS"):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="blueprint-commands-")  # short: a socket's path has ~100 bytes
+    address = os.path.join(folder, "server")
+    Path(address + ".starting").touch()
+    with open(os.path.join(folder, "server.log"), "wb") as log:
+        server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "command_server.py"), address],
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    os.environ["BLUEPRINT_TEST_COMMAND_SERVER"] = address
+    try:
+        yield
+    finally:
+        del os.environ["BLUEPRINT_TEST_COMMAND_SERVER"]
+        server.terminate()
+        server.wait(timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ import shlex
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from builder import load_spec
 
-from .conftest import ROOT, SPECS
+from .conftest import BUILDER, ROOT, SPECS
 from .test_user_journeys import digit_images, shape_images
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -127,8 +126,7 @@ class Workspace:
         if line.startswith("KERAS_BACKEND="):
             assignment, _, line = line.partition(" ")
             env["KERAS_BACKEND"] = assignment.split("=", 1)[1]
-        return subprocess.Popen(["bash", "-c", line.replace("python -m builder", shlex.quote(sys.executable) +
-                                                             " -m builder")],
+        return subprocess.Popen(["bash", "-c", line.replace("python -m builder", shlex.join(BUILDER))],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.folder, env=env)
 
     def run(self, line: str, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from builder import load_spec
 from builder.cli import COMMANDS, takes_runs_of
 from builder.language.train_section import TRAINERS
 
-from .conftest import SPECS
+from .conftest import BUILDER, PYTHON, SPECS
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 EPOCHS = 3  # enough that Ctrl-C after the first checkpoint lands before the run ends
@@ -59,7 +58,7 @@ JOURNEYS = {
 
 def builder(*arguments, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     """`python -m builder ARGUMENTS` in a new process, as a user types it."""
-    return subprocess.run([sys.executable, "-m", "builder", *map(str, arguments)], capture_output=True, text=True,
+    return subprocess.run([*BUILDER, *map(str, arguments)], capture_output=True, text=True,
                           cwd=cwd, env={**os.environ, "KERAS_BACKEND": BACKEND}, timeout=timeout)
 
 
@@ -134,7 +133,7 @@ def step_train(trip: Trip) -> None:
     """Train, press Ctrl-C once the first checkpoint is written (inside an epoch when the run
     checkpoints every few steps), then `train --resume`: the run completes all its epochs."""
     journey, out = trip.journey, trip.home / "runs"
-    command = [sys.executable, "-m", "builder", "train", str(SPECS / f"{journey.spec}.yaml"), *trip.spec_params(),
+    command = [*BUILDER, "train", str(SPECS / f"{journey.spec}.yaml"), *trip.spec_params(),
                "--epochs", str(EPOCHS), "--out", str(out), "--quiet",
                *(f"--train={setting}" for setting in journey.train)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=trip.home,
@@ -343,7 +342,7 @@ print(json.dumps(report))
 
 def _loaded_in_fresh_interpreter(path: Path, cwd: Path, checkpoint: Path | None = None) -> dict:
     arguments = [str(path)] + ([str(checkpoint)] if checkpoint else [])
-    result = subprocess.run([sys.executable, "-c", FRESH_LOAD, *arguments], capture_output=True, text=True,
+    result = subprocess.run([*PYTHON, "-c", FRESH_LOAD, *arguments], capture_output=True, text=True,
                             cwd=cwd, env={**os.environ, "KERAS_BACKEND": BACKEND}, timeout=600)
     loaded = json.loads(succeeded(result, f"load {path.name} in a fresh interpreter").strip().splitlines()[-1])
     assert loaded["compiled"] is False  # a model file carries no training state

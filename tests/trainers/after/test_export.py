@@ -4,7 +4,6 @@ gives the Keras model's outputs (computed on this test run's backend) on test im
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ from trainers import run_training
 from trainers.registries import EXPORT_FORMATS
 from trainers.run.loop import load_trained_model
 
-from ...conftest import ROOT, SPECS, backend
+from ...conftest import BUILDER, PYTHON, ROOT, SPECS, backend
 
 # Its tests share module fixtures (trained runs): one worker of pytest-xdist takes them all.
 pytestmark = pytest.mark.xdist_group("test_export")
@@ -43,7 +42,7 @@ def export_cli(home):
 def run_export(home, *arguments):
     """The CLI as a user runs it, on this test run's backend (export switches to TensorFlow)."""
     env = {**os.environ, "KERAS_BACKEND": backend(), "HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "builder", "export", *map(str, arguments)], capture_output=True,
+    return subprocess.run([*BUILDER, "export", *map(str, arguments)], capture_output=True,
                           text=True, cwd=ROOT, env=env, timeout=600)
 
 
@@ -63,7 +62,7 @@ def _run_artifact(home, name, artifact, images, folder):
     np.save(folder / "images.npy", images)
     script = ("import sys, numpy as np; from trainers.registries import EXPORT_FORMATS; import trainers; "
               "np.save(sys.argv[3], EXPORT_FORMATS.get(sys.argv[1]).load(sys.argv[2])(np.load(sys.argv[4])))")
-    subprocess.run([sys.executable, "-c", script, name, str(artifact), str(folder / "outputs.npy"),
+    subprocess.run([*PYTHON, "-c", script, name, str(artifact), str(folder / "outputs.npy"),
                     str(folder / "images.npy")], check=True, cwd=ROOT, timeout=300,
                    env={**os.environ, "HOME": str(home), "KERAS_BACKEND": "tensorflow"})
     return np.load(folder / "outputs.npy")

@@ -17,7 +17,7 @@ from trainers.data.pipeline import Preprocessing, StreamPlan, materialize, train
 from trainers.data.records import load_tfrecord, pack
 from trainers.errors import DataError
 
-from ...conftest import ROOT, SPECS
+from ...conftest import BUILDER, ROOT, SPECS
 
 
 def _folder(root, per_class=12, size=(20, 24)):
@@ -196,7 +196,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights(tmp_path):
         runs[name] = next((tmp_path / name / "lenet5").iterdir())
     state = json.loads((runs["killed"] / "checkpoints" / "state.json").read_text())
     assert (state["epoch"], state["step"]) == (1, 4) and not (runs["killed"] / "model.keras").exists()
-    resumed = subprocess.run([sys.executable, "-m", "builder", "train", "--resume", str(runs["killed"]), "--quiet"],
+    resumed = subprocess.run([*BUILDER, "train", "--resume", str(runs["killed"]), "--quiet"],
                              cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "after epoch 1 and 4 steps of 2" in resumed.stdout

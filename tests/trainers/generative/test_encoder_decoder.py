@@ -14,7 +14,7 @@ from trainers import run_training
 from trainers.data.pipeline import fit_masks
 from trainers.errors import DataError
 
-from ...conftest import SPECS, ZOO
+from ...conftest import BUILDER, SPECS, ZOO
 
 GENERATIVE = [path for path in ZOO if (load_spec(path).train or {}).get("trainer") in
               ("reconstruction", "segmentation", "vae")]
@@ -144,16 +144,15 @@ def test_vae_logs_both_terms_warms_up_and_draws(tmp_path):
 
 def test_predict_and_evaluate_know_the_trainer(tmp_path):
     import subprocess
-    import sys
 
     folder, metrics = run_training(SPECS / "autoencoder.yaml", {"size": 16, "width": 4, "latent": 3}, {"epochs": 1},
                                    out=tmp_path, verbose=0)
     image = tmp_path / "digit.png"
     Image.fromarray(np.zeros((8, 8), "uint8"), "L").save(image)
-    result = subprocess.run([sys.executable, "-m", "builder", "predict", str(folder), str(image)],
+    result = subprocess.run([*BUILDER, "predict", str(folder), str(image)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "trained by the reconstruction trainer" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "builder", "evaluate", str(folder)],
+    result = subprocess.run([*BUILDER, "evaluate", str(folder)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0
     assert json.loads(result.stdout[result.stdout.index("{"):])["test_mse"] == pytest.approx(metrics["test_mse"],

@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -20,13 +19,15 @@ import pytest
 from trainers.errors import DataError
 from trainers.run.distribution import Cluster, Placement
 
+from ...conftest import BUILDER, PYTHON
+
 BACKEND = keras.backend.backend()
 LENET = ["lenet5", "--epochs", "2", "--batch-size", "32", "--quiet"]
 
 
 def _train(tmp_path: Path, *arguments: str, name: str = "runs", timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    return subprocess.run([sys.executable, "-m", "builder", "train", *arguments, "--out", str(tmp_path / name)],
+    return subprocess.run([*BUILDER, "train", *arguments, "--out", str(tmp_path / name)],
                           capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -101,7 +102,7 @@ for name, (spec, params) in runs.items():
 
 def test_every_trainer_trains_on_two_devices(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    result = subprocess.run([sys.executable, "-c", EVERY_TRAINER, str(tmp_path)], capture_output=True, text=True,
+    result = subprocess.run([*PYTHON, "-c", EVERY_TRAINER, str(tmp_path)], capture_output=True, text=True,
                             env=env, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"name"')]
@@ -125,7 +126,7 @@ def test_two_processes_train_lenet5_into_one_run_folder_that_evaluate_accepts(tm
     group = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     arguments = ["lenet5", "--epochs", "1", "--batch-size", "32", "--quiet", "--out", str(tmp_path / "runs"), *group]
     env = {**os.environ, "KERAS_BACKEND": BACKEND}
-    command = [sys.executable, "-m", "builder", "train", *arguments]
+    command = [*BUILDER, "train", *arguments]
     helper = subprocess.Popen([*command, "--process-id", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env=env)
     try:
@@ -143,7 +144,7 @@ def test_two_processes_train_lenet5_into_one_run_folder_that_evaluate_accepts(tm
     assert metrics["test_examples"] == 352  # whole global batches of 32 of the 359 test images
     assert metrics["test_accuracy"] > 0.5
     assert (folder / "confusion_matrix.png").is_file()
-    evaluated = subprocess.run([sys.executable, "-m", "builder", "evaluate", str(folder)], capture_output=True,
+    evaluated = subprocess.run([*BUILDER, "evaluate", str(folder)], capture_output=True,
                                text=True, env=env, timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     again = json.loads(evaluated.stdout[evaluated.stdout.index("{"):])

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from builder import load_spec
 from builder.cli import main
 from trainers.search.objective import direction_of
 
-from ...conftest import SPECS
+from ...conftest import BUILDER, SPECS
 
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
@@ -61,7 +60,7 @@ def results(study: Path) -> list[dict]:
 
 
 def builder_process(*arguments, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "builder", *map(str, arguments)], stdout=subprocess.PIPE,
+    return subprocess.Popen([*BUILDER, *map(str, arguments)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=cwd, env={**os.environ, "KERAS_BACKEND": BACKEND})
 
 

@@ -6,7 +6,6 @@ CI runs the suite on each backend, so each backend's gradient is tested on its o
 
 import os
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -20,7 +19,7 @@ from trainers.errors import DataError
 from trainers.run.loop import load_trained_model
 from trainers.supervised.explanations import default_layer, explain, explainable
 
-from ...conftest import SPECS
+from ...conftest import BUILDER, SPECS
 
 SMALL = {"size": 32, "width": 4}
 
@@ -214,7 +213,7 @@ def test_explain_gives_the_same_heatmaps_on_both_backends(trained_run, tmp_path)
         Image.fromarray((image * 255).astype("uint8")).save(files[-1])
     heatmaps = {}
     for backend in ("tensorflow", "jax"):
-        result = subprocess.run([sys.executable, "-m", "builder", "explain", str(folder), *map(str, files),
+        result = subprocess.run([*BUILDER, "explain", str(folder), *map(str, files),
                                  "--method", "gradcam_pp", "-o", str(tmp_path / backend)], capture_output=True,
                                 text=True, env={**os.environ, "KERAS_BACKEND": backend}, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
