@@ -145,6 +145,9 @@ def make_pruner(plan: StudyPlan):
     return optuna.pruners.NopPruner()
 
 
+SEARCH_ATTRIBUTE = "search"  # the study's metric, direction and space, as its first command set them
+
+
 def open_study(plan: StudyPlan, storage):
     """The study of that name in `storage`, created or continued; refused when it already
     searches another space or metric."""
@@ -159,10 +162,13 @@ def open_study(plan: StudyPlan, storage):
         study.sampler = make_sampler(plan)
     settings = {"metric": plan.trial.metric, "direction": plan.direction,
                 "space": [str(dimension) for dimension in plan.trial.dimensions]}
-    recorded = {key: study.user_attrs.get(key) for key in settings}
-    if recorded["metric"] is None:
-        for key, value in settings.items():
-            study.set_user_attr(key, value)
+    # One attribute, written in one storage call: a process that opens the study while another is
+    # creating it sees all of the search or none of it.
+    recorded = study.user_attrs.get(SEARCH_ATTRIBUTE)
+    if recorded is None and "metric" in study.user_attrs:  # a study begun before the one attribute
+        recorded = {key: study.user_attrs.get(key) for key in settings}
+    if recorded is None:
+        study.set_user_attr(SEARCH_ATTRIBUTE, settings)
     elif recorded != settings or study.direction.name.lower() != plan.direction:
         raise DataError(f"the study '{plan.name}' in {shown_storage(plan.storage_url)} searches "
                         f"{', '.join(recorded['space'])} for the {recorded['direction']} {recorded['metric']}; "
