@@ -27,12 +27,14 @@ import struct
 import sys
 
 PROJECT_PACKAGES = ("builder", "layers", "trainers", "tests")
-# Variables read at interpreter start or while TensorFlow, Keras and JAX import.
+# Variables read at interpreter start or while TensorFlow, Keras and JAX import; a forked command
+# honours PYTHONUNBUFFERED itself (its standard streams are made anew).
 STARTUP_PREFIXES = ("PYTHON", "KERAS_", "TF_", "JAX_", "XLA_", "CUDA_", "TPU_", "LD_")
+HONOURED = ("PYTHONUNBUFFERED",)
 
 
 def startup_environment(env: dict) -> dict:
-    return {name: value for name, value in env.items() if name.startswith(STARTUP_PREFIXES)}
+    return {name: value for name, value in env.items() if name.startswith(STARTUP_PREFIXES) and name not in HONOURED}
 
 
 def _project_modules() -> list[str]:
@@ -85,18 +87,25 @@ def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
 
 def _supervise(connection: socket.socket, child: int) -> None:
     """In the intermediate process: tell the client the command's pid and, when it ends, its wait
-    status; kill the command if the client goes away (a test's timeout, a killed client)."""
-    connection.sendall(f"pid {child}\n".encode())
-    while True:
-        pid, status = os.waitpid(child, os.WNOHANG)
-        if pid:
-            connection.sendall(f"status {status}\n".encode())
-            return
-        readable, _, _ = select.select([connection], [], [], 0.05)
-        if readable and not connection.recv(1):
-            os.kill(child, signal.SIGKILL)
-            os.waitpid(child, 0)
-            return
+    status; kill the command if the client goes away (a test's timeout, a killed client), even
+    before it has heard the pid."""
+    try:
+        connection.sendall(f"pid {child}\n".encode())
+        while True:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                break
+            readable, _, _ = select.select([connection], [], [], 0.05)
+            if readable and not connection.recv(1):
+                raise ConnectionResetError("the client went away")
+    except OSError:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        return
+    try:
+        connection.sendall(f"status {status}\n".encode())
+    except OSError:
+        pass  # the command has ended; nobody is left to tell
 
 
 def serve(address: str) -> dict | None:

@@ -53,6 +53,36 @@ def _standard_streams() -> list[int]:
     return streams
 
 
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Forwarder:
+    """Signals for the command: held from before the request is sent until the command's pid is
+    known (a caller may signal as soon as the command has started), then passed on."""
+
+    def __init__(self):
+        self.pending: list[int] = []
+        self.child: int | None = None
+
+    def __call__(self, number, frame) -> None:
+        if self.child is None:
+            self.pending.append(number)
+        else:
+            os.kill(self.child, number)
+
+    def to(self, child: int) -> None:
+        self.child = child
+        for number in self.pending:
+            os.kill(child, number)
+
+
+def _forward_signals() -> _Forwarder:
+    forwarder = _Forwarder()
+    for number in FORWARDED:
+        signal.signal(number, forwarder)
+    return forwarder
+
+
 def main() -> None:
     if len(sys.argv) < 3 or sys.argv[1] not in ("-m", "-c"):
         raise SystemExit("usage: fresh_command.py (-m MODULE | -c CODE) [ARGS...]")
@@ -63,6 +93,7 @@ def main() -> None:
     connection = _connected(address)
     if connection is None:
         plain_interpreter()
+    forwarded = _forward_signals()
     request = {"mode": mode, "module" if mode == "-m" else "code": target, "arguments": arguments,
                "cwd": os.getcwd(), "env": dict(os.environ)}
     body = json.dumps(request).encode()
@@ -70,11 +101,14 @@ def main() -> None:
     connection.sendall(body)
     replies = connection.makefile("r")
     answer = replies.readline().split(maxsplit=1)
-    if not answer or answer[0] != "pid":
-        plain_interpreter()  # refused: its environment or backend is not the server's
+    if not answer or answer[0] != "pid":  # refused: its environment or backend is not the server's
+        for number in FORWARDED:
+            signal.signal(number, signal.SIG_DFL)
+        for number in forwarded.pending:  # the caller stopped it already
+            os.kill(os.getpid(), number)
+        plain_interpreter()
     child = int(answer[1])
-    for forwarded in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(forwarded, lambda number, frame: os.kill(child, number))
+    forwarded.to(child)
     answer = replies.readline().split()
     if not answer:
         raise SystemExit(f"fresh_command: the command server lost process {child}")

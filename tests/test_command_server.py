@@ -62,9 +62,8 @@ def test_the_exit_status_output_and_error_stream_come_back(tmp_path):
 
 
 def test_ctrl_c_reaches_the_command_and_killing_the_caller_kills_the_command(tmp_path):
-    waiting = ("import os, sys, time\nprint(os.getpid(), flush=True)\n"
-               "try:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted', flush=True)\n"
-               "    sys.exit(130)\n")
+    waiting = ("import os, sys, time\ntry:\n    print(os.getpid(), flush=True)\n    time.sleep(60)\n"
+               "except KeyboardInterrupt:\n    print('interrupted', flush=True)\n    sys.exit(130)\n")
     with subprocess.Popen([*PYTHON, "-c", waiting], stdout=subprocess.PIPE, text=True) as process:
         process.stdout.readline()  # the command is running
         process.send_signal(signal.SIGINT)

@@ -13,7 +13,7 @@ import pytest
 
 from builder import SpecError, load_spec
 
-from ...conftest import ROOT, SPECS
+from ...conftest import BUILDER, ROOT, SPECS
 
 PACKAGES = ("builder", "layers", "trainers")
 
@@ -207,7 +207,7 @@ def _start(args, log):
     holds Python's own handler while it starts the child (handlers reset to the default on exec)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        return subprocess.Popen([sys.executable, "-m", "builder", "train", *args, "--quiet"], cwd=ROOT,
+        return subprocess.Popen([*BUILDER, "train", *args, "--quiet"], cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT,
                                 env={**__import__("os").environ, "PYTHONUNBUFFERED": "1"})
     finally:

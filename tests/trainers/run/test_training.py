@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -18,7 +17,7 @@ from trainers.run.folder import with_later_defaults
 from trainers.run.loop import freeze_layers
 from trainers.supervised.classification import compile_model, datasets, prepare
 
-from ...conftest import ROOT, SPECS, ZOO
+from ...conftest import BUILDER, ROOT, SPECS, ZOO
 
 CLASSIFIERS = [path for path in ZOO if (load_spec(path).train or {}).get("trainer", "supervised") == "supervised"]
 
@@ -74,7 +73,7 @@ def test_same_seed_same_result(tmp_path):
 
 def test_resume_after_sigkill(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "builder", "train", str(SPECS / "lenet5.yaml"), "--epochs", "4",
+    command = [*BUILDER, "train", str(SPECS / "lenet5.yaml"), "--epochs", "4",
                "--quiet", "--out", str(tmp_path)]
     log = open(tmp_path / "first.log", "wb")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -94,7 +93,7 @@ def test_resume_after_sigkill(tmp_path):
     done = json.loads(state_files[0].read_text())["epoch"]
     assert 1 <= done < 4 and not (folder / "metrics.json").exists()
 
-    result = subprocess.run([sys.executable, "-m", "builder", "train", "--resume", str(folder), "--quiet"],
+    result = subprocess.run([*BUILDER, "train", "--resume", str(folder), "--quiet"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming {folder} after epoch {done} of 4" in result.stdout

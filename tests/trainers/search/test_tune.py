@@ -22,8 +22,6 @@ from trainers.search.objective import direction_of
 
 from ...conftest import BUILDER, SPECS
 
-BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
-
 TINY = """
 name: tiny
 params: {units: 8, kernel: 3}
@@ -59,9 +57,16 @@ def results(study: Path) -> list[dict]:
     return list(csv.DictReader((study / "results.csv").read_text().splitlines()))
 
 
-def builder_process(*arguments, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([*BUILDER, *map(str, arguments)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd, env={**os.environ, "KERAS_BACKEND": BACKEND})
+# How a study survives a stopped process, and how processes share one, is Optuna's storage and our
+# process handling, the same whatever backend trains the trials (each trial is an ordinary run, and
+# the rest of the suite trains those on both): the tests that start `tune` processes name TensorFlow
+# and run once.
+STUDY_PROCESS_BACKEND = "tensorflow"
+
+
+def tune_process(*arguments, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([*BUILDER, "tune", *map(str, arguments)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=cwd, env={**os.environ, "KERAS_BACKEND": STUDY_PROCESS_BACKEND})
 
 
 @pytest.mark.backend_free
@@ -198,11 +203,12 @@ def _checkpointed(study: Path, trial: int) -> bool:
     return (study / "trials" / f"{trial:04d}" / "checkpoints" / "state.json").is_file()
 
 
+@pytest.mark.backends_named
 @pytest.mark.parametrize("stop", ["ctrl_c", "kill_9"])
 def test_a_stopped_tune_loses_only_the_trial_in_flight_and_the_same_command_continues(tiny, tmp_path, stop):
-    arguments = ["tune", tiny, "--trials", 3, "--epochs", 6, "--out", tmp_path / "studies", "--pruner", "none"]
+    arguments = [tiny, "--trials", 3, "--epochs", 6, "--out", tmp_path / "studies", "--pruner", "none"]
     study = tmp_path / "studies" / "tiny"
-    process = builder_process(*arguments, cwd=tmp_path)
+    process = tune_process(*arguments, cwd=tmp_path)
     stopped = _wait_for(lambda: _checkpointed(study, 1), process)
     assert stopped, process.communicate()
     process.send_signal(signal.SIGINT if stop == "ctrl_c" else signal.SIGKILL)
@@ -211,7 +217,7 @@ def test_a_stopped_tune_loses_only_the_trial_in_flight_and_the_same_command_cont
     if stop == "ctrl_c":
         assert "trial 1's values train again from the start" in stderr and "--resume" not in stderr, stderr
 
-    again = builder_process(*arguments, cwd=tmp_path)
+    again = tune_process(*arguments, cwd=tmp_path)
     stdout, stderr = again.communicate(timeout=900)
     assert again.returncode == 0, stderr[-3000:]
     if stop == "kill_9":
@@ -224,15 +230,17 @@ def test_a_stopped_tune_loses_only_the_trial_in_flight_and_the_same_command_cont
     assert sum(row["state"] == "complete" for row in rows.values()) == 3
 
 
+@pytest.mark.backends_named
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_two_processes_share_one_study_without_running_a_trial_twice_or_losing_one(tiny, tmp_path, kind):
     """Started together on a storage that does not exist yet, as a user starts them."""
     path = tmp_path / "shared" / ("study.db" if kind == "sqlite" else "study.log")
     path.parent.mkdir()
     storage = f"sqlite:///{path}" if kind == "sqlite" else f"journal:{path}"
-    processes = [builder_process("tune", tiny, "--trials", 6, "--epochs", 1, "--storage", storage, "--out",
-                                 tmp_path / f"machine{i}", "--search", "train.optimizer.sgd.learning_rate="
-                                 "float(0.01, 0.2, log)", "--seed", i, cwd=tmp_path) for i in range(2)]
+    processes = [tune_process(tiny, "--trials", 6, "--epochs", 1, "--storage", storage, "--seed", i,
+                              "--out", tmp_path / f"machine{i}",
+                              "--search", "train.optimizer.sgd.learning_rate=float(0.01, 0.2, log)", cwd=tmp_path)
+                 for i in range(2)]
     outputs = [process.communicate(timeout=900) for process in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]

@@ -21,6 +21,8 @@ from trainers.supervised.explanations import default_layer, explain, explainable
 
 from ...conftest import BUILDER, SPECS
 
+pytestmark = pytest.mark.xdist_group("test_explanations")  # one worker trains the module's run
+
 SMALL = {"size": 32, "width": 4}
 
 
