@@ -125,15 +125,21 @@ def serve(address: str) -> dict | None:
             return None  # the test session is gone
         if not readable:
             continue
-        connection, _ = listener.accept()
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            continue
         try:
             request, fds = _receive(connection)
-        except (ConnectionError, OSError, ValueError):
+        except (OSError, ValueError):  # a client gone, or one that sent nonsense: the next one
             connection.close()
             continue
         refusal = _refusal(request)
         if refusal or len(fds) != 3:
-            connection.sendall(f"refused {refusal or 'no standard streams came'}\n".encode())
+            try:
+                connection.sendall(f"refused {refusal or 'no standard streams came'}\n".encode())
+            except OSError:
+                pass
             connection.close()
             for fd in fds:
                 os.close(fd)
@@ -145,6 +151,7 @@ def serve(address: str) -> dict | None:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             child = os.fork()
             if child == 0:
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # first: Ctrl-C may come at once
                 connection.close()
                 _become_command(request, fds)
                 return request
@@ -170,7 +177,6 @@ def _become_command(request: dict, fds: list[int]) -> None:
     for name, value in _IMPORTS_ADDED.items():
         os.environ.setdefault(name, value)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.setpgid(0, 0)  # its own process group, like a command a shell starts
     _fresh_standard_streams()
     _fresh_random_state()
@@ -228,6 +234,7 @@ def _started(address: str) -> None:
 
 
 def main(address: str) -> dict | None:
+    """Import, check that nothing of ours came with the imports, serve."""
     try:
         import keras  # noqa: F401  (the backend named by KERAS_BACKEND)
         import tensorflow  # noqa: F401  (tf.data: the data pipelines on every backend)
