@@ -10,8 +10,9 @@ working directory, environment and arguments, a fresh `__main__`, fresh random s
 default signal handlers; it exits through the interpreter's own shutdown, as `python -m` does.
 
 A command is refused (and the client starts a plain interpreter instead) when an environment
-variable read while TensorFlow, Keras or JAX import differs from the server's, or when it asks for
-a backend other than the server's. `tests/fresh_command.py` is the client.
+variable read while TensorFlow, Keras or JAX import differs from the server's, or when it runs on
+a backend other than the server's (its KERAS_BACKEND, `--backend`, or a command with a backend of
+its own). `tests/fresh_command.py` is the client.
 
 Run as a script by the test session: `python tests/command_server.py SOCKET_PATH`.
 """
@@ -34,7 +35,9 @@ HONOURED = ("PYTHONUNBUFFERED",)
 
 
 def startup_environment(env: dict) -> dict:
-    return {name: value for name, value in env.items() if name.startswith(STARTUP_PREFIXES) and name not in HONOURED}
+    """Those variables, less KERAS_BACKEND: the backend is compared as the one a command ends up on."""
+    return {name: value for name, value in env.items()
+            if name.startswith(STARTUP_PREFIXES) and name not in HONOURED and name != "KERAS_BACKEND"}
 
 
 def _project_modules() -> list[str]:
@@ -61,15 +64,25 @@ def _asked_backend(arguments: list[str]) -> str | None:
 # a client that imported them too passes them on.
 _STARTED_WITH = dict(os.environ)
 _IMPORTS_ADDED: dict = {}
+_BACKEND = ""  # the one Keras imported here
+
+
+def _command_backend(request: dict) -> str | None:
+    """The backend the command will run on, or None where that depends on what this server cannot
+    see (no KERAS_BACKEND where the server had one: Keras's own configuration file decides)."""
+    asked = _asked_backend(request["arguments"]) if request.get("module") == "builder" else None
+    if asked or "KERAS_BACKEND" in request["env"]:
+        return asked or request["env"]["KERAS_BACKEND"]
+    return None if "KERAS_BACKEND" in _STARTED_WITH else _BACKEND
 
 
 def _refusal(request: dict) -> str | None:
     asked = {name: value for name, value in request["env"].items() if _IMPORTS_ADDED.get(name) != value}
     if startup_environment(asked) != startup_environment(_STARTED_WITH):
         return "its start-up environment differs from the server's"
-    backend = _asked_backend(request["arguments"]) if request.get("module") == "builder" else None
-    if backend is not None and backend != os.environ["KERAS_BACKEND"]:
-        return f"it asks for the {backend} backend"
+    backend = _command_backend(request)
+    if backend != _BACKEND:
+        return f"it runs on the {backend or 'configured'} backend, not this server's {_BACKEND}"
     return None
 
 
@@ -235,9 +248,12 @@ def _started(address: str) -> None:
 
 def main(address: str) -> dict | None:
     """Import, check that nothing of ours came with the imports, serve."""
+    global _BACKEND
     try:
-        import keras  # noqa: F401  (the backend named by KERAS_BACKEND)
+        import keras  # the backend named by KERAS_BACKEND, else Keras's configured one
         import tensorflow  # noqa: F401  (tf.data: the data pipelines on every backend)
+
+        _BACKEND = keras.backend.backend()
 
         _IMPORTS_ADDED.update((name, value) for name, value in os.environ.items() if _STARTED_WITH.get(name) != value)
 

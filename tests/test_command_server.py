@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from .command_server import PROJECT_PACKAGES
 from .conftest import BUILDER, PYTHON
 
 
@@ -19,10 +20,11 @@ def _served(command_server):
     if os.environ.get("BLUEPRINT_TEST_PLAIN_INTERPRETERS"):
         pytest.skip("BLUEPRINT_TEST_PLAIN_INTERPRETERS: every command runs in a plain interpreter")
 
-REPORT = """
+
+REPORT = f"PROJECT_PACKAGES = {PROJECT_PACKAGES!r}\n" + """
 import json, os, sys
 print(json.dumps({
-    "project": sorted(m for m in sys.modules if m.split(".")[0] in ("builder", "layers", "trainers", "tests")),
+    "project": sorted(m for m in sys.modules if m.split(".")[0] in PROJECT_PACKAGES),
     "preloaded": sorted(m for m in ("keras", "tensorflow") if m in sys.modules),
     "argv": sys.argv, "path0": sys.path[0], "cwd": os.getcwd(), "marker": os.environ.get("MARKER"),
     "main": __name__, "stdin": sys.stdin.read(), "parent_pid": os.getppid(),
