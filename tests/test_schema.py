@@ -11,6 +11,13 @@ from .conftest import SPECS, ZOO
 pytestmark = pytest.mark.backend_free
 
 
+@pytest.fixture(scope="module")
+def committed_schema() -> jsonschema.Draft202012Validator:
+    """A validator of the committed file (checked against the draft once, in its own test:
+    `jsonschema.validate` checks the schema again on every call, a second or two each)."""
+    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+
+
 def test_committed_schema_matches_the_registry():
     committed = SCHEMA_PATH.read_text(encoding="utf-8")
     assert committed == schema_json(), (
@@ -24,15 +31,12 @@ def test_schema_is_valid_draft_2020_12():
 
 
 @pytest.mark.parametrize("path", ZOO + sorted((SPECS / "blocks").glob("*.yaml")), ids=lambda p: p.stem)
-def test_zoo_and_libraries_validate_against_the_committed_file(path):
+def test_zoo_and_libraries_validate_against_the_committed_file(path, committed_schema):
     """What an editor pointed at the committed schema sees: no complaints on any shipped file."""
-    schema = json.loads(SCHEMA_PATH.read_text())
-    jsonschema.validate(json.loads(json.dumps(load_yaml_file(path))), schema,
-                        cls=jsonschema.Draft202012Validator)
+    committed_schema.validate(json.loads(json.dumps(load_yaml_file(path))))
 
 
-def test_schema_rejects_an_unknown_argument():
-    schema = json.loads(SCHEMA_PATH.read_text())
+def test_schema_rejects_an_unknown_argument(committed_schema):
     bad = {"input": [8], "layers": [{"dense": {"unit": 3}}]}
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+        committed_schema.validate(bad)
