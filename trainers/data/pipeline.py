@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import DataError
+from .traced import as_written
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -283,7 +284,7 @@ def _per_image(split, prep: Preprocessing, plan: StreamPlan, crop: bool):
             result["mask"] = fit_mask_tensor(element["mask"], prep.size, prep.mask_size)
         return result
 
-    return element_map, needs_work
+    return as_written(element_map), needs_work
 
 
 def _batch_map(prep: Preprocessing, plan: StreamPlan):
@@ -293,7 +294,7 @@ def _batch_map(prep: Preprocessing, plan: StreamPlan):
         inputs, targets = plan.finish(batch)
         return (_normalize(inputs, prep), targets) if targets is not None else _normalize(inputs, prep)
 
-    return batch_map
+    return as_written(batch_map)
 
 
 def _cache(dataset, where: str | None):
@@ -311,7 +312,7 @@ def eval_stream(split, prep: Preprocessing, plan: StreamPlan):
     if needs_work:
         elements = elements.map(element_map, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        elements = elements.map(lambda key, element: element)
+        elements = elements.map(as_written(lambda key, element: element))
     elements = _cache(elements, plan.cache)
     batches = elements.batch(plan.batch_size, drop_remainder=plan.whole_batches)
     batches = batches.map(_batch_map(prep, plan), num_parallel_calls=tf.data.AUTOTUNE)
@@ -363,7 +364,7 @@ def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, f
         def element(position, handle):  # reading and the per-image work in one function call
             return element_map(first_key + position, read(handle)) if needs_work else read(handle)
 
-        elements = handles.enumerate(skip).map(element, num_parallel_calls=tf.data.AUTOTUNE)
+        elements = handles.enumerate(skip).map(as_written(element), num_parallel_calls=tf.data.AUTOTUNE)
         batches = elements.batch(plan.batch_size, drop_remainder=plan.whole_batches)
         return batches.map(batch_map, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -373,7 +374,7 @@ def train_stream(split, prep: Preprocessing, plan: StreamPlan, *, epochs: int, f
         partial = _counted(epoch_batches(tf.constant(first_epoch, tf.int64), skipped), steps - skip_batches)
         partial = partial.prefetch(tf.data.AUTOTUNE)
         partial_steps, start = steps - skip_batches, first_epoch + 1
-    rest = tf.data.Dataset.range(start, max(start, epochs)).flat_map(epoch_batches)
+    rest = tf.data.Dataset.range(start, max(start, epochs)).flat_map(as_written(epoch_batches))
     rest = _counted(rest, steps * max(0, epochs - start))
     return TrainStream(rest.prefetch(tf.data.AUTOTUNE), steps, partial, partial_steps)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from .sources import RecordSplit
+from .traced import as_written
 
 FORMAT = "keras-blueprint-records-1"
 INDEX = "index.json"
@@ -76,7 +77,7 @@ def _encoded_images(files: list, image_size):
         image = tf.image.resize(image, image_size, antialias=True)
         return tf.io.encode_jpeg(tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8), quality=95)
 
-    return paths.map(resize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(64)
+    return paths.map(as_written(resize), num_parallel_calls=tf.data.AUTOTUNE).prefetch(64)
 
 
 def pack(folder, out, shard_size: int = 1024, image_size=None, config: dict | None = None, verbose: int = 1) -> dict:

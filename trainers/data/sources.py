@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .traced import as_written
+
 SHUFFLE_BUFFER = 2048  # records read ahead for shuffling shards: about 40 MB of 224x224 JPEGs
 
 
@@ -142,7 +144,8 @@ class FileSplit(Split):
     def elements(self):
         import tensorflow as tf
 
-        return tf.data.Dataset.from_tensor_slices(self._columns()).map(self._read, num_parallel_calls=tf.data.AUTOTUNE)
+        files = tf.data.Dataset.from_tensor_slices(self._columns())
+        return files.map(as_written(self._read), num_parallel_calls=tf.data.AUTOTUNE)
 
     def epoch_order(self, epoch, seed, skip=0):
         import tensorflow as tf
@@ -200,7 +203,7 @@ class RecordSplit(Split):
         import tensorflow as tf
 
         records, parse = self._records(self.shards)
-        return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return records.map(as_written(parse), num_parallel_calls=tf.data.AUTOTUNE)
 
     def epoch_order(self, epoch, seed, skip=0):
         import tensorflow as tf
@@ -217,7 +220,7 @@ class RecordSplit(Split):
                                                              seed=tf.stack([epoch_seed, block_number]))
             return tf.gather(block, order)
 
-        return records.batch(SHUFFLE_BUFFER).enumerate().map(permute).unbatch().skip(skip), parse
+        return records.batch(SHUFFLE_BUFFER).enumerate().map(as_written(permute)).unbatch().skip(skip), parse
 
 
 def parse_record(serialized):
