@@ -1,12 +1,14 @@
 """`python tests/fresh_command.py -m MODULE ARGS...` or `... -c CODE ARGS...`: the command in a new
 process, as `python -m MODULE ARGS...` or `python -c CODE ARGS...` would run it, forked by the test
-session's command server (`tests/command_server.py`) so that it skips importing TensorFlow and
-Keras. This process stands in for the command: it passes on its standard streams, working directory
-and environment, forwards SIGINT, SIGTERM and SIGHUP, and exits as the command exits (or is killed
-by the same signal). Killing it kills the command.
+session's command servers (`tests/command_server.py`) so that it skips importing TensorFlow and
+Keras. BLUEPRINT_TEST_COMMAND_SERVER names their sockets (one server per backend, separated by
+os.pathsep); the first that takes the command forks it. This process stands in for the command: it
+passes on its standard streams, working directory and environment, forwards SIGINT, SIGTERM and
+SIGHUP, and exits as the command exits (or is killed by the same signal). Killing it kills the
+command.
 
 Without a server (BLUEPRINT_TEST_COMMAND_SERVER unset, or BLUEPRINT_TEST_PLAIN_INTERPRETERS set),
-or when the server refuses the command, it becomes a plain interpreter with the same arguments.
+or when every server refuses the command, it becomes a plain interpreter with the same arguments.
 Imports nothing but the standard library, so it starts in milliseconds.
 """
 
@@ -83,36 +85,46 @@ def _forward_signals() -> _Forwarder:
     return forwarder
 
 
-def main() -> None:
-    if len(sys.argv) < 3 or sys.argv[1] not in ("-m", "-c"):
-        raise SystemExit("usage: fresh_command.py (-m MODULE | -c CODE) [ARGS...]")
-    mode, target, arguments = sys.argv[1], sys.argv[2], sys.argv[3:]
-    address = os.environ.get(SERVER)
-    if not address or os.environ.get(PLAIN):
-        plain_interpreter()
+def _forked_by(address: str, request: dict, forwarded: _Forwarder):
+    """The command forked by the server at `address`: its exit code, or None if refused."""
     connection = _connected(address)
     if connection is None:
-        plain_interpreter()
-    forwarded = _forward_signals()
-    request = {"mode": mode, "module" if mode == "-m" else "code": target, "arguments": arguments,
-               "cwd": os.getcwd(), "env": dict(os.environ)}
+        return None
     body = json.dumps(request).encode()
     socket.send_fds(connection, [struct.pack("!I", len(body))], _standard_streams())
     connection.sendall(body)
     replies = connection.makefile("r")
     answer = replies.readline().split(maxsplit=1)
-    if not answer or answer[0] != "pid":  # refused: its environment or backend is not the server's
-        for number in FORWARDED:
-            signal.signal(number, signal.SIG_DFL)
-        for number in forwarded.pending:  # the caller stopped it already
-            os.kill(os.getpid(), number)
-        plain_interpreter()
+    if not answer or answer[0] != "pid":  # refused: its environment or backend is not this server's
+        return None
     child = int(answer[1])
     forwarded.to(child)
     answer = replies.readline().split()
     if not answer:
         raise SystemExit(f"fresh_command: the command server lost process {child}")
-    code = os.waitstatus_to_exitcode(int(answer[1]))
+    return os.waitstatus_to_exitcode(int(answer[1]))
+
+
+def main() -> None:
+    if len(sys.argv) < 3 or sys.argv[1] not in ("-m", "-c"):
+        raise SystemExit("usage: fresh_command.py (-m MODULE | -c CODE) [ARGS...]")
+    mode, target, arguments = sys.argv[1], sys.argv[2], sys.argv[3:]
+    addresses = os.environ.get(SERVER)
+    if not addresses or os.environ.get(PLAIN):
+        plain_interpreter()
+    forwarded = _forward_signals()
+    request = {"mode": mode, "module" if mode == "-m" else "code": target, "arguments": arguments,
+               "cwd": os.getcwd(), "env": dict(os.environ)}
+    for address in addresses.split(os.pathsep):  # one server per backend: the first that runs it
+        code = _forked_by(address, request, forwarded)
+        if code is not None:
+            break
+    else:
+        for number in FORWARDED:
+            signal.signal(number, signal.SIG_DFL)
+        for number in forwarded.pending:  # the caller stopped it already
+            os.kill(os.getpid(), number)
+        plain_interpreter()
     if code < 0:  # killed by a signal: end the same way, so the caller sees the same return code
         signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)

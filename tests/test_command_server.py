@@ -110,3 +110,15 @@ def test_an_unregistered_class_still_fails_to_load_in_a_forked_command(tmp_path)
     code = "import json, sys, keras\nkeras.saving.deserialize_keras_object(json.load(open(sys.argv[1])))"
     result = subprocess.run([*PYTHON, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "Could not locate class 'WarmUp'" in result.stderr, result.stderr[-2000:]
+
+
+def test_a_command_on_the_other_backend_is_forked_by_that_backends_server(tmp_path):
+    import keras
+
+    other = {"tensorflow": "jax", "jax": "tensorflow"}[keras.backend.backend()]
+    code = "import os, keras; print(keras.backend.backend(), os.getppid())"
+    result = subprocess.run([*PYTHON, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "KERAS_BACKEND": other})
+    assert result.returncode == 0, result.stderr[-2000:]
+    backend, parent = result.stdout.split()
+    assert backend == other and int(parent) != os.getpid()
