@@ -4,8 +4,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from builder.cli import main
+from builder.cli.command_registry import UsageError
 
 from .conftest import ROOT, SPECS, ZOO
 
@@ -78,6 +80,19 @@ def test_backend_flag_selects_the_backend():
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr
     assert f"BACKEND {other}" in result.stdout
+
+
+def test_a_process_that_imported_keras_may_name_its_backend_but_not_another():
+    import keras
+
+    from builder.cli.main import set_backend
+
+    current = keras.backend.backend()
+    set_backend(current)
+    assert os.environ["KERAS_BACKEND"] == current
+    other = "jax" if current == "tensorflow" else "tensorflow"
+    with pytest.raises(UsageError, match=f"Keras is already imported on {current}: the backend must be chosen"):
+        set_backend(other)
 
 
 def test_no_traceback_for_a_broken_spec_from_a_real_process(tmp_path):

@@ -35,8 +35,12 @@ def make_parser() -> argparse.ArgumentParser:
 def set_backend(name: str | None) -> None:
     """Choose the Keras backend; must run before Keras is imported."""
     if name:
-        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != name:
-            raise UsageError("the backend must be chosen before Keras is imported")
+        if "keras" in sys.modules:  # a process that imported Keras already runs on its backend
+            import keras
+
+            if keras.backend.backend() != name:
+                raise UsageError(f"Keras is already imported on {keras.backend.backend()}: the backend must be "
+                                 "chosen before Keras is imported")
         os.environ["KERAS_BACKEND"] = name
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
