@@ -4,7 +4,10 @@ forward activation memory, receptive field and effective stride ("jump").
 Shapes are Keras's own (from the built layers); only these figures are computed here.
 Receptive fields follow r_out = r_in + (k - 1) * dilation * j_in and j_out = j_in * stride per
 spatial axis; a merge takes the largest field of its inputs; global pooling and flatten see the
-whole feature map, so every layer after them sees the whole input region of the map.
+whole feature map, so every layer after them sees the whole input region of the map. A model called
+as a layer passes the field through its own layers. A reshape or permute between spatial maps mixes
+their axes, so no field is tracked after it (nor after a merge of fields over different axes, or a
+sub-model with several inputs); one to or from a vector keeps the vector's field.
 """
 
 from __future__ import annotations
@@ -46,14 +49,30 @@ def macs(layer, in_shape: tuple, out_shape: tuple) -> int:
     return 0
 
 
-def _field(layer, kind, inputs: list, in_shape, out_shape):
-    """(receptive field, jump) per spatial axis after this layer, or None when not spatial."""
-    fields = [f for f in inputs if f is not None]
-    if not fields:
+AXIS_MIXING = {"Reshape", "Permute"}
+
+
+def _merged(fields: list):
+    """The largest field of several over the same axes; None when they cover different axes."""
+    fields = [f for f in fields if f is not None]
+    if not fields or len({len(f[0]) for f in fields}) > 1:
         return None
-    rf = tuple(max(f[0][a] for f in fields) for a in range(len(fields[0][0])))
-    jump = fields[0][1]
+    return tuple(max(f[0][a] for f in fields) for a in range(len(fields[0][0]))), fields[0][1]
+
+
+def _field(layer, kind, inputs: list, in_shape, out_shape):
+    """(receptive field, jump) per spatial axis after this layer, or None when not spatial or
+    not tracked."""
+    merged = _merged(inputs)
+    if merged is None:
+        return None
+    rf, jump = merged
+    if kind in AXIS_MIXING:  # from or to a vector, every value sees all the vector's field
+        vector = (in_shape is not None and len(in_shape) == 1) or (out_shape is not None and len(out_shape) == 1)
+        return merged if vector else None
     if kind in CONV_LIKE:
+        if len(_pair(getattr(layer, "kernel_size", None) or layer.pool_size)) != len(rf):
+            return None
         kernel = _pair(getattr(layer, "kernel_size", None) or layer.pool_size, len(rf))
         strides = _pair(layer.strides, len(rf))
         dilation = _pair(getattr(layer, "dilation_rate", 1), len(rf))
@@ -83,11 +102,13 @@ def _input_shape(layer, fallback) -> tuple:
     return _shape(value) if value is not None else fallback
 
 
-def _nested_totals(layer, bytes_per_value: int):
-    """(MACs, activation bytes) inside a model called as a layer (an encoder inside an autoencoder)."""
-    inner = analyze(layer, bytes_per_value)
+def _nested(layer, bytes_per_value: int, input_fields: list):
+    """(MACs, activation bytes, output field) of a model called as a layer (an encoder inside an
+    autoencoder), its inputs' fields those of the layers that feed it."""
+    inner, fields, outputs = _analysis(layer, bytes_per_value, input_fields[0] if len(input_fields) == 1 else None)
     inputs = sum(row["activation_bytes"] for row in inner["rows"] if row["class"] == "Input")
-    return inner["totals"]["macs"], inner["totals"]["activation_bytes"] - inputs
+    field = _merged([fields[name] for name in outputs])
+    return inner["totals"]["macs"], inner["totals"]["activation_bytes"] - inputs, field
 
 
 def _computing(layer, kind: str) -> tuple:
@@ -100,7 +121,17 @@ def _computing(layer, kind: str) -> tuple:
 
 def analyze(model, bytes_per_value: int = 4) -> dict:
     """Per-layer rows and totals: params, MACs, activation bytes, receptive field and jump."""
-    graph, _ = model_graph(model)
+    return _analysis(model, bytes_per_value)[0]
+
+
+OWN_INPUT = "own input"
+
+
+def _analysis(model, bytes_per_value: int, input_field=OWN_INPUT) -> tuple[dict, dict, list]:
+    """(`analyze`'s report, each layer's field, the output layers' names). Fields are on the
+    model's own input, or on the outer model's input through `input_field`, the field of what feeds
+    a model called as a layer (None: not tracked, as for a sub-model with several inputs)."""
+    graph, outputs = model_graph(model)
     fields: dict = {}
     rows = []
     for name, node in graph.items():
@@ -111,12 +142,16 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
         layer, kind = _computing(layer, node.kind)
         if node.kind == "Input":
             spatial = len(out_shape) - 1
-            fields[name] = ((1,) * spatial, (1,) * spatial) if spatial >= 1 else None
+            if input_field == OWN_INPUT:
+                fields[name] = ((1,) * spatial, (1,) * spatial) if spatial >= 1 else None
+            else:
+                fields[name] = input_field if input_field and spatial in (0, len(input_field[0])) else None
         else:
             fields[name] = _field(layer, kind, [fields[p.name] for p in producers], in_shape, out_shape)
-        nested = _nested_totals(layer, bytes_per_value) if hasattr(layer, "layers") else None
-        if nested:  # a field through a whole sub-model is not tracked
-            fields[name] = None
+        nested = _nested(layer, bytes_per_value, [fields[p.name] for p in producers]) \
+            if hasattr(layer, "layers") else None
+        if nested:
+            fields[name] = nested[2]
         field = fields[name]
         rows.append({
             "name": name,
@@ -127,10 +162,10 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
             macs(layer, in_shape, out_shape) if out_shape is not None and node.kind != "Input" else 0,
             "activation_bytes": nested[1] if nested else 0 if node.kind in VIEWS - {"Input"} or out_shape is None
             else elements(out_shape) * bytes_per_value,
-            "receptive_field": list(field[0]) if field else None,
+            "receptive_field": [int(r) if float(r).is_integer() else round(r, 4) for r in field[0]] if field else None,
             "jump": [round(j, 4) for j in field[1]] if field else None,
         })
-    return {
+    report = {
         "rows": rows,
         "totals": {
             "params": sum(row["params"] for row in rows),
@@ -138,3 +173,4 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
             "activation_bytes": sum(row["activation_bytes"] for row in rows),
         },
     }
+    return report, fields, outputs

@@ -56,12 +56,22 @@ def format_table(report: dict) -> str:
     out.append(f"Multiply-accumulates per example: {report['macs']:,} ({_human(report['macs'])})")
     out.append(f"Forward activation memory per example: {_human(report['activation_bytes_per_example'], 'B')} "
                "(float32)")
+    if any(_untracked_field(row) for row in report["layers"]):
+        out.append("Receptive field and jump '-' on a layer with spatial axes: not tracked after a reshape or "
+                   "permute that keeps spatial axes (it mixes them), a merge of fields over different axes, or a "
+                   "model with several inputs called as a layer")
     for key, value in report.get("training", {}).items():
         out.append(f"{key.capitalize()} (train: section): {value}")
     for key, check in report.get("expect", {}).items():
         verdict = "matches" if check["ok"] else f"MISMATCH (built {check['actual']:,})"
         out.append(f"Expected {key.replace('_', ' ')}: {check['expected']:,} - {verdict}")
     return "\n".join(out)
+
+
+def _untracked_field(row: dict) -> bool:
+    shape = row["output_shape"]
+    spatial = shape is not None and not isinstance(shape[0], list) and len(shape) >= 3
+    return spatial and row["receptive_field"] is None
 
 
 def _fmt(shape) -> str:
