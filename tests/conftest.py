@@ -46,19 +46,8 @@ def _compile_quickly() -> None:
     os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 
-def _share_the_cores() -> None:
-    """pytest-xdist's workers run side by side, each with its commands: a TensorFlow op that spreads
-    over every core while the other worker does the same spends its time in the thread pools' spin
-    and wait (single-threaded ops ran the journeys 10% faster on 2 workers and 2 cores). Each
-    worker's TensorFlow gets its share of the cores; a user's own TF_NUM_INTRAOP_THREADS wins."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if workers > 1:
-        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
-
-
 _share_jax_compilations()
 _compile_quickly()
-_share_the_cores()
 builder.load_plugins()  # the trainers plugin fills the trainer registry, as the CLI and API do
 
 
