@@ -71,9 +71,9 @@ def _field(layer, kind, inputs: list, in_shape, out_shape):
         vector = (in_shape is not None and len(in_shape) == 1) or (out_shape is not None and len(out_shape) == 1)
         return merged if vector else None
     if kind in CONV_LIKE:
-        if len(_pair(getattr(layer, "kernel_size", None) or layer.pool_size)) != len(rf):
-            return None
         kernel = _pair(getattr(layer, "kernel_size", None) or layer.pool_size, len(rf))
+        if len(kernel) != len(rf):  # a 1-D window over a 2-D field, or the reverse
+            return None
         strides = _pair(layer.strides, len(rf))
         dilation = _pair(getattr(layer, "dilation_rate", 1), len(rf))
         rf = tuple(r + (k - 1) * d * j for r, k, d, j in zip(rf, kernel, dilation, jump))
@@ -124,7 +124,7 @@ def analyze(model, bytes_per_value: int = 4) -> dict:
     return _analysis(model, bytes_per_value)[0]
 
 
-OWN_INPUT = "own input"
+OWN_INPUT = object()  # `_analysis`'s default: fields on the model's own input
 
 
 def _analysis(model, bytes_per_value: int, input_field=OWN_INPUT) -> tuple[dict, dict, list]:
@@ -140,16 +140,16 @@ def _analysis(model, bytes_per_value: int, input_field=OWN_INPUT) -> tuple[dict,
         producers = [graph[p] for p in node.inputs]
         in_shape = _input_shape(layer, out_shape) if node.inputs else out_shape
         layer, kind = _computing(layer, node.kind)
+        incoming = [fields[p.name] for p in producers]
         if node.kind == "Input":
             spatial = len(out_shape) - 1
-            if input_field == OWN_INPUT:
+            if input_field is OWN_INPUT:
                 fields[name] = ((1,) * spatial, (1,) * spatial) if spatial >= 1 else None
             else:
                 fields[name] = input_field if input_field and spatial in (0, len(input_field[0])) else None
         else:
-            fields[name] = _field(layer, kind, [fields[p.name] for p in producers], in_shape, out_shape)
-        nested = _nested(layer, bytes_per_value, [fields[p.name] for p in producers]) \
-            if hasattr(layer, "layers") else None
+            fields[name] = _field(layer, kind, incoming, in_shape, out_shape)
+        nested = _nested(layer, bytes_per_value, incoming) if hasattr(layer, "layers") else None
         if nested:
             fields[name] = nested[2]
         field = fields[name]
