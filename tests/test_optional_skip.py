@@ -51,3 +51,47 @@ def test_a_misspelt_mode_is_refused_at_its_line(write_spec):
     valid = load_spec(write_spec(SPEC, "valid.yaml"))
     merges = [node for node in valid.graph.nodes if node.type == "add"]
     assert len(merges) == 2 and all(node.guard.build_when_shapes_match for node in merges)
+
+
+NAMED = """
+name: named_skips
+input: [8, 8, 4]
+blocks:
+  inverted:
+    params: {filters: 4, strides: 1}
+    layers:
+      - residual:
+          shortcut: if_shapes_match
+          layers:
+            - conv: {filters: $filters, kernel: 3, strides: $strides, padding: same}
+layers:
+  - name: keep
+    inverted: {}
+  - name: shrink
+    inverted: {filters: 8, strides: 2}
+  - name: bare
+    residual:
+      shortcut: if_shapes_match
+      layers:
+        - conv: {filters: 8, kernel: 1}
+  - global_avg_pool
+"""
+
+
+def test_a_named_call_with_an_optional_skip_names_its_output_layer_and_adds_none(write_spec):
+    """The docs: the output layer of a named call carries exactly its name. With the skip built,
+    that is the merge; without it, the body's last layer; never an extra identity layer."""
+    import keras
+
+    model = build_model(write_spec(NAMED))
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    assert kinds == {"input": "InputLayer", "keep_conv1": "Conv2D", "keep": "Add", "shrink": "Conv2D",
+                     "bare_conv1": "Conv2D", "bare": "Add", "global_avg_pool1": "GlobalAveragePooling2D"}
+    assert model.count_params() == (3 * 3 * 4 * 4 + 4) + (3 * 3 * 4 * 8 + 8) + (8 * 8 + 8)
+
+    x = np.random.default_rng(0).random((2, 8, 8, 4)).astype("float32")
+    kept = np.asarray(model.get_layer("keep_conv1")(x)) + x
+    shrunk = np.asarray(model.get_layer("shrink")(kept))
+    bare = np.asarray(model.get_layer("bare_conv1")(shrunk)) + shrunk
+    np.testing.assert_allclose(model.predict(x, verbose=0), bare.mean(axis=(1, 2)), atol=1e-5)
+    assert keras.models.clone_model(model).count_params() == model.count_params()

@@ -69,12 +69,16 @@ def build_graph(graph: Graph, models: dict, sizes: dict):
         tensors[name] = keras.Input(shape=shape, name=name)
     model_inputs = [tensors[name] for name in graph.inputs]
     built_groups: dict[str, bool] = {}
+    called: dict = {}  # node name -> the node as built and its input tensors
     for node in graph.nodes:
         if node.guard is not None and not _guard_builds(node, tensors, built_groups):
+            if node.guard.names_body and node.guard.output == node.name:
+                _name_body_output(node, tensors, called, models, sizes)
             continue
         inputs = [_tensor(tensors, ref, node) for ref in node.inputs]
         node = _with_shapes_resolved(node, tensors, graph.aliases)
         tensors[node.name] = _call(node, inputs, models, sizes)
+        called[node.name] = (node, inputs)
     outputs = [_tensor(tensors, ref, None) for ref in graph.outputs]
     return keras.Model(
         model_inputs[0] if len(model_inputs) == 1 else model_inputs,
@@ -122,6 +126,25 @@ def _guard_builds(node: Node, tensors: dict, built_groups: dict) -> bool:
         if not needed:
             tensors[guard.output] = body if guard.build_when_shapes_match else shortcut
     return built_groups[guard.group]
+
+
+def _name_body_output(merge: Node, tensors: dict, called: dict, models: dict, sizes: dict) -> None:
+    """A named call's optional skip was not built: its body's output layer takes the call's name
+    (the body's layer is made again under that name; the first one never joins the model), so the
+    call's output layer carries exactly its name either way. A body that ends in no layer of its
+    own (its input passed through, a model called as a layer, one of several outputs) gets an
+    identity layer of that name instead."""
+    import keras
+
+    body = merge.guard.body
+    built = called.get(body.node) if body.index is None else None
+    if built is None or built[0].type in (SUBMODEL, PROJECTION):
+        tensors[merge.name] = keras.layers.Identity(name=merge.name)(_tensor(tensors, body, merge))
+        return
+    node, inputs = built
+    sizes.pop(node.name, None)
+    output = _call(dataclasses.replace(node, name=merge.name), inputs, models, sizes)
+    tensors[node.name] = tensors[merge.name] = output
 
 
 def _tensor(tensors: dict, ref: Ref, node: Node | None):

@@ -252,13 +252,20 @@ class _Expander:
     def _carry_name(self, output: Ref, name: str, first_new: int, location, path) -> Ref:
         """Give the output layer of a named block call (or construct) exactly the call's name, so
         `model.get_layer(name)` finds it; an identity layer of that name where the output is not a
-        layer of its own (the call passed its input through, or picked one of several outputs)."""
+        layer of its own (the call passed its input through, or picked one of several outputs).
+        An optional skip's merge takes the name, and passes it to the body's output layer where
+        the model is built without the skip."""
         made = {node.name: node for node in self.graph.nodes[first_new:]}
         node = made.get(output.node)
-        if output.index is not None or node is None or node.guard is not None or name in self.taken:
+        optional_skip = node is not None and node.guard is not None and node.guard.build_when_shapes_match \
+            and node.guard.output == node.name
+        if output.index is not None or node is None or (node.guard is not None and not optional_skip) \
+                or name in self.taken:
             if name in self.taken:
                 return output
             return self._add_named(name, "identity", [output], location, path)
+        if optional_skip:
+            node.guard = dataclasses.replace(node.guard, names_body=True)
         del self.taken[node.name]
         self.renamed[node.name] = name
         node.name = name

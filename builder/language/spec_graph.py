@@ -29,7 +29,8 @@ class Guard:
     projection, built only when the body changes the input's shape (when the shapes match,
     every node of the group is skipped and `output` stands for `shortcut_input` itself); or,
     with `build_when_shapes_match`, its merge, built only when they match (otherwise `output`
-    stands for the body alone: no skip).
+    stands for the body alone: no skip). `names_body`: the merge carries a named call's name, which
+    passes to the body's output layer where no skip is built.
     """
 
     group: str
@@ -37,6 +38,7 @@ class Guard:
     shortcut_input: Ref
     output: str
     build_when_shapes_match: bool = False
+    names_body: bool = False
 
 
 @dataclass
