@@ -109,3 +109,22 @@ def test_layer_type(type_name):
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     history = model.fit(data if many else data[0], np.ones((2, 1), "float32"), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_the_reference_names_whose_keyword_a_shortened_argument_is():
+    """`kernel` is `kernel_size` of a Keras class ("Keras: kernel_size"); `init` of layer_scale is
+    `init_value` of our own class, which Keras does not have ("class keyword: init_value")."""
+    import inspect
+
+    checked = 0
+    for type_name, entry in LAYER_TYPES.items():
+        keywords = [arg.keras_name for arg in entry.args.values() if arg.keras_name]
+        if not keywords or type_name not in SAMPLES:
+            continue
+        made = type(_make(type_name))
+        from_keras = next((base for base in made.__mro__ if base.__module__.startswith("keras.")), None)
+        owner = from_keras if entry.keywords_of == "Keras" else made
+        assert owner.__module__.startswith("keras.") == (entry.keywords_of == "Keras"), (type_name, owner)
+        assert set(keywords) <= set(inspect.signature(owner).parameters), (type_name, owner, keywords)
+        checked += 1
+    assert checked >= 5 and LAYER_TYPES["layer_scale"].keywords_of != "Keras"

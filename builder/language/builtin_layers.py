@@ -53,7 +53,7 @@ def _register(name, keras_class, args=None, doc="", inputs="one", category="core
         return layers.SpectralNormalization(inner, name=name)
 
     factory.__qualname__ = f"build_{name}"
-    register_layer(name, factory, args, doc, inputs, category)
+    register_layer(name, factory, args, doc, inputs, category, keywords_of="Keras")
 
 
 def _activation_arg(default=None):
@@ -223,7 +223,7 @@ register_layer("normalization", _normalization, {
                                 "training (the trainers do it)"),
     "axis": Arg("ints", -1, "the feature axis"),
 }, "(x - mean) / sqrt(variance) (keras.layers.Normalization): fixed statistics, or weights set from "
-   "data (`adapt: true`) or copied", category="preprocessing")
+   "data (`adapt: true`) or copied", category="preprocessing", keywords_of="Keras")
 
 
 def _register_own(name, own_class, args, doc, inputs="one", category="custom"):
@@ -258,7 +258,8 @@ _register_own("sampling", lambda own: own.Sampling, {
 _register_own("layer_scale", lambda own: own.LayerScale, {
     "init": Arg("number", 1e-6, "the starting value of every channel's scale", keras_name="init_value"),
     "axis": Arg("int", -1, "the channel axis"),
-}, "a learnable per-channel scale x * gamma, gamma starting at `init` (layer scale: CaiT, ConvNeXt)",
+}, "a learnable per-channel scale x * gamma, gamma starting at `init` (layer scale: CaiT, ConvNeXt; "
+   "layers.LayerScale)",
     category="regularization")
 _register_own("drop_path", lambda own: own.DropPath, {
     "rate": Arg("number", REQUIRED, "probability of dropping an example's whole input in training "

@@ -42,7 +42,7 @@ class Arg:
     doc: str = ""
     choices: tuple = ()
     minimum: float | None = None
-    keras_name: str | None = None  # the Keras keyword when the spec's name is shorter
+    keras_name: str | None = None  # the layer class's keyword when the spec's name is shorter
 
     def __post_init__(self):
         if self.kind not in ARG_KINDS:
@@ -112,6 +112,8 @@ class LayerType:
 
     `factory(**kwargs)` receives the Keras keyword arguments (spec names already mapped through
     `Arg.keras_name`, plus `name`) and returns a layer. `inputs` is "one" or "many" (merges).
+    `keywords_of` says whose keywords those are, for the reference: "Keras" for a `keras.layers`
+    class; empty for any other class (the reference then says "class keyword").
     """
 
     name: str
@@ -120,6 +122,7 @@ class LayerType:
     doc: str = ""
     inputs: str = "one"
     category: str = "custom"
+    keywords_of: str = ""
 
     def keras_kwargs(self, args: dict) -> dict:
         kwargs = {}
@@ -177,6 +180,7 @@ def register_layer(
     inputs: str = "one",
     category: str = "custom",
     replace: bool = False,
+    keywords_of: str = "",
 ) -> LayerType:
     """Make `name` usable as a layer type in specs.
 
@@ -186,8 +190,8 @@ def register_layer(
     """
     if inputs not in ("one", "many"):
         raise ValueError(f"inputs must be 'one' or 'many'; got {inputs!r}")
-    return LAYER_TYPES.register(name, LayerType(name, factory, dict(args or {}), doc, inputs, category),
-                                replace=replace)
+    return LAYER_TYPES.register(name, LayerType(name, factory, dict(args or {}), doc, inputs, category,
+                                                keywords_of), replace=replace)
 
 
 def unregister_layer(name: str) -> None:

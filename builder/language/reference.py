@@ -88,9 +88,10 @@ def _layer_types() -> str:
             if not entry.args:
                 text.append("No arguments.\n")
                 continue
+            keywords = entry.keywords_of or "class keyword"
             rows = "".join(
                 f"| `{arg_name}` | {_cell(arg.describe())} | {_value(arg.default)} | {_cell(arg.doc)}"
-                f"{f' (Keras: `{arg.keras_name}`)' if arg.keras_name else ''} |\n"
+                f"{f' ({keywords}: `{arg.keras_name}`)' if arg.keras_name else ''} |\n"
                 for arg_name, arg in entry.args.items())
             text.append("| argument | expects | default | description |\n|---|---|---|---|\n" + rows)
     return "\n".join(text)
