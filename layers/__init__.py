@@ -5,14 +5,18 @@ needs to load a model that uses them.
 """
 
 from .adapted_normalization import AdaptedNormalization
+from .class_token import ClassToken
 from .crop_to_match import CropToMatch
 from .drop_path import DropPath
 from .layer_scale import LayerScale
 from .local_response_normalization import LocalResponseNormalization
 from .pair_distance import PairDistance
+from .position_embedding import PositionEmbedding
 from .sampling import Sampling
+from .slice import Slice
 from .spectral_normalization import SpectralNormalization
 from .transposed_convolution import Conv2DTranspose
 
-__all__ = ["AdaptedNormalization", "Conv2DTranspose", "CropToMatch", "DropPath", "LayerScale",
-           "LocalResponseNormalization", "PairDistance", "Sampling", "SpectralNormalization"]
+__all__ = ["AdaptedNormalization", "ClassToken", "Conv2DTranspose", "CropToMatch", "DropPath", "LayerScale",
+           "LocalResponseNormalization", "PairDistance", "PositionEmbedding", "Sampling", "Slice",
+           "SpectralNormalization"]

@@ -58,7 +58,17 @@ SAMPLES = {
     "average": ({}, [(4, 3), (4, 3)]),
     "maximum": ({}, [(4, 3), (4, 3)]),
     "concat": ({}, [(4, 3), (4, 2)]),
+    "permute": ({"dims": [2, 1]}, (5, 3)),
+    "slice": ({"start": 1, "stop": -1}, (5, 3)),
+    "group_norm": ({"groups": 2}, (4, 4, 6)),
+    "attention": ({"heads": 2, "key_dim": 3, "dropout": 0.1, "seed": 1}, [(5, 4), (6, 4)]),
+    "einsum_dense": ({"equation": "abc,cd->abd", "output_shape": [5, 6], "bias_axes": "d"}, (5, 3)),
+    "token_embedding": ({"input_dim": 10, "output_dim": 4}, (5,)),
+    "class_token": ({"initializer": "ones"}, (5, 3)),
+    "position_embedding": ({}, (5, 3)),
 }
+# Types whose sample input is not the default uniform(0.1, 1) floats: integer token ids.
+TOKEN_IDS = {"token_embedding": 10}
 
 
 def test_every_registered_type_has_a_sample():
@@ -77,29 +87,31 @@ def _make(type_name, name="probe"):
 def test_layer_type(type_name):
     import keras
 
+    entry = LAYER_TYPES[type_name]
     _, shapes = SAMPLES[type_name]
     many = isinstance(shapes, list)
     shapes = shapes if many else [shapes]
     rng = np.random.default_rng(0)
-    data = [rng.uniform(0.1, 1.0, (2, *shape)).astype("float32") for shape in shapes]
+    if type_name in TOKEN_IDS:
+        data = [rng.integers(0, TOKEN_IDS[type_name], (2, *shape)).astype("int32") for shape in shapes]
+    else:
+        data = [rng.uniform(0.1, 1.0, (2, *shape)).astype("float32") for shape in shapes]
 
-    # Symbolic call.
+    # Symbolic call, as the builder calls the type.
     layer = _make(type_name)
-    symbolic = [keras.Input(shape) for shape in shapes]
-    out = layer(symbolic if many else symbolic[0])
+    symbolic = [keras.Input(shape, dtype=d.dtype) for shape, d in zip(shapes, data)]
+    out = entry.apply(layer, symbolic)
     # Eager call agrees with the symbolic shape.
-    eager = keras.ops.convert_to_numpy(layer([keras.ops.convert_to_tensor(d) for d in data] if many
-                                             else keras.ops.convert_to_tensor(data[0])))
+    eager = keras.ops.convert_to_numpy(entry.apply(layer, [keras.ops.convert_to_tensor(d) for d in data]))
     assert eager.shape[1:] == tuple(out.shape[1:])
     assert np.all(np.isfinite(eager))
 
     # Config round trip: same class, same config, same output with copied weights.
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
-    clone(symbolic if many else symbolic[0])
+    entry.apply(clone, symbolic)
     clone.set_weights(layer.get_weights())
-    again = keras.ops.convert_to_numpy(clone([keras.ops.convert_to_tensor(d) for d in data] if many
-                                             else keras.ops.convert_to_tensor(data[0])))
+    again = keras.ops.convert_to_numpy(entry.apply(clone, [keras.ops.convert_to_tensor(d) for d in data]))
     np.testing.assert_allclose(again, eager, rtol=1e-5, atol=1e-6)
 
     # One training step through the layer.

@@ -46,7 +46,36 @@ def macs(layer, in_shape: tuple, out_shape: tuple) -> int:
         return elements(in_shape) * math.prod(layer.kernel_size) * out_shape[-1]
     if kind == "Dense":
         return elements(out_shape) * in_shape[-1]
+    if kind == "EinsumDense":
+        return elements(out_shape) * _contracted(layer.equation, tuple(layer.kernel.shape))
+    if kind == "MultiHeadAttention":
+        return _attention_macs(layer, _input_shapes(layer), out_shape)
     return 0
+
+
+def _contracted(equation: str, kernel_shape: tuple) -> int:
+    """Values summed for each output value of an einsum with a kernel: the sizes of the kernel's
+    axes that the output does not keep."""
+    operands, output = equation.replace("...", "").split("->")
+    kernel = operands.split(",")[1]
+    return math.prod(size for letter, size in zip(kernel, kernel_shape) if letter not in output)
+
+
+def _attention_macs(layer, shapes: list, out_shape: tuple) -> int:
+    """Projections of query, key and value, the scores q k^T and their weighting of v, and the
+    output projection (attention over all positions of query and value)."""
+    query = shapes[0]
+    value = shapes[1] if len(shapes) > 1 else query
+    key = shapes[2] if len(shapes) > 2 else value
+    queries, values = elements(query[:-1]), elements(value[:-1])
+    heads, key_dim, value_dim = layer.num_heads, layer.key_dim, layer.value_dim
+    projections = heads * (queries * query[-1] * key_dim + values * key[-1] * key_dim + values * value[-1] * value_dim)
+    return projections + heads * queries * values * (key_dim + value_dim) + queries * heads * value_dim * out_shape[-1]
+
+
+def _input_shapes(layer) -> list:
+    value = layer.input
+    return [_shape(tensor) for tensor in (value if isinstance(value, (list, tuple)) else [value])]
 
 
 AXIS_MIXING = {"Reshape", "Permute"}
@@ -83,6 +112,11 @@ def _field(layer, kind, inputs: list, in_shape, out_shape):
         rf = tuple(r + (k - 1) * j for r, k, j in zip(rf, _pair(layer.kernel_size), jump))
     elif kind in ("UpSampling2D",):
         jump = tuple(j / s for j, s in zip(jump, _pair(layer.size)))
+    elif kind == "MultiHeadAttention":  # self-attention: each position sees every position
+        if len({id(field) for field in inputs}) > 1:
+            return None  # cross-attention: the value's field is over another input's axes
+        spatial = in_shape[:len(rf)]
+        rf = tuple(r + (int(n) - 1) * j for r, n, j in zip(rf, spatial, jump))
     elif kind.startswith("Global") or kind == "Flatten":
         spatial = in_shape[:len(rf)]
         rf = tuple(r + (int(n) - 1) * j for r, n, j in zip(rf, spatial, jump))

@@ -171,10 +171,13 @@ def _call(node: Node, inputs: list, models: dict, sizes: dict):
     if node.type in ELEMENTWISE_MERGES or node.type == "concat":
         _check_merge(node, inputs)
     layer = _make_layer(node, inputs, models)
-    many = node.type == SUBMODEL and len(inputs) > 1 or (
-        node.type in LAYER_TYPES and LAYER_TYPES[node.type].inputs == "many")
     try:
-        output = layer(inputs if many else inputs[0])
+        if node.type in LAYER_TYPES:
+            output = LAYER_TYPES[node.type].apply(layer, inputs)
+        elif node.type == SUBMODEL and len(inputs) > 1:
+            output = layer(inputs)
+        else:  # a model of one input called as a layer; a projection of its first input (the second sets its shape)
+            output = layer(inputs[0])
     except SpecError:
         raise
     except Exception as exc:  # Keras reports shape problems as several exception types

@@ -31,7 +31,7 @@ def _own_layers():
 
 
 def _register(name, keras_class, args=None, doc="", inputs="one", category="core", fixed=None,
-              normalizable=False):
+              normalizable=False, call=None):
     """Register a type built as `keras_class(keras.layers)(**kwargs, **fixed)`.
 
     `keras_class` picks the class from `keras.layers` lazily, so no backend loads at import.
@@ -53,7 +53,7 @@ def _register(name, keras_class, args=None, doc="", inputs="one", category="core
         return layers.SpectralNormalization(inner, name=name)
 
     factory.__qualname__ = f"build_{name}"
-    register_layer(name, factory, args, doc, inputs, category, keywords_of="Keras")
+    register_layer(name, factory, args, doc, inputs, category, keywords_of="Keras", call=call)
 
 
 def _activation_arg(default=None):
@@ -173,6 +173,15 @@ _register("batchnorm", lambda L: L.BatchNormalization, {
     "scale": Arg("bool", True, "learn a scale (gamma)"),
     **_norm_args(moving=True),
 }, "batch normalization (keras.layers.BatchNormalization)", category="normalization")
+_register("group_norm", lambda L: L.GroupNormalization, {
+    "groups": Arg("int", 32, "channel groups normalized separately (1: layer norm over all positions and channels; "
+                             "channels: instance norm)", minimum=1),
+    "axis": Arg("int", -1, "the channel axis"),
+    "epsilon": Arg("number", 1e-3, "added to the variance", minimum=0),
+    "center": Arg("bool", True, "learn an offset"),
+    "scale": Arg("bool", True, "learn a scale"),
+}, "normalize each example over groups of channels (Wu and He 2018; keras.layers.GroupNormalization)",
+    category="normalization")
 _register("layernorm", lambda L: L.LayerNormalization, {
     "axis": Arg("ints", -1, "axes to normalize over"),
     "epsilon": Arg("number", 1e-3, "added to the variance", minimum=0),
@@ -311,6 +320,68 @@ _register_own("crop_to_match", lambda own: own.CropToMatch, {},
               "centre-crop the first input to the second's height and width (U-Net's copy and crop); "
               "from: [map, reference]", inputs="many", category="reshaping")
 _register("identity", lambda L: L.Identity, {}, "passes its input through (a named tap point)", category="core")
+_register("permute", lambda L: L.Permute, {
+    "dims": Arg("ints", REQUIRED, "the new order of the axes after the batch axis, counted from 1: [2, 1] swaps "
+                                  "a sequence's positions and channels"),
+}, "reorder the axes (keras.layers.Permute)", category="reshaping")
+_register_own("slice", lambda own: own.Slice, {
+    "axis": Arg("int", 1, "the axis to slice (not the batch axis 0)"),
+    "start": Arg("int", 0, "first position kept (negative: from the end)"),
+    "stop": Arg("int", None, "position after the last one kept; null for the end"),
+    "index": Arg("int", None, "take this one position and drop the axis (x[:, index]), instead of start/stop"),
+}, "positions start to stop along an axis, x[:, start:stop]; or one position with the axis dropped, "
+   "x[:, index] (a class token's readout) (layers.Slice)", category="reshaping")
+
+# Attention and tokens --------------------------------------------------------------------------
+
+
+def _attend(layer, tensors):
+    """Self-attention on one input (query = value = key); cross-attention on [query, value(, key)]."""
+    query, value, key = (tensors + [None, None])[:3]
+    return layer(query, query if value is None else value, key)
+
+
+_register("attention", lambda L: L.MultiHeadAttention, {
+    "heads": Arg("int", REQUIRED, "number of attention heads", minimum=1, keras_name="num_heads"),
+    "key_dim": Arg("int", REQUIRED, "size of each head's query and key (ViT: channels / heads)", minimum=1),
+    "value_dim": Arg("int", None, "size of each head's value (null: key_dim)", minimum=1),
+    "dropout": Arg("number", 0.0, "dropout on the attention weights", minimum=0),
+    "use_bias": Arg("bool", True, "biases in the query, key, value and output projections"),
+    "output_shape": Arg("ints", None, "output size per position (null: the query's channels)", minimum=1),
+    "attention_axes": Arg("ints", None, "the axes attention runs over (null: all but batch, heads and channels)"),
+    "kernel_initializer": _initializer("glorot_uniform", "the projections"),
+    "bias_initializer": _initializer("zeros", "the projections' biases"),
+    "seed": Arg("int", None, "seed of the attention dropout"),
+}, "multi-head scaled dot-product attention (keras.layers.MultiHeadAttention): self-attention over a "
+   "sequence by default; `from: [query, value]` or `[query, value, key]` for cross-attention",
+    inputs=("query", "value", "key"), category="attention", call=_attend)
+_register("einsum_dense", lambda L: L.EinsumDense, {
+    "equation": Arg("string", REQUIRED, "the einsum of input and kernel, e.g. 'abc,cd->abd' (a dense layer over "
+                                        "a sequence's channels)"),
+    "output_shape": Arg("shape", REQUIRED, "the output's shape without the batch axis (null for a free axis)"),
+    "activation": _activation_arg(),
+    "bias_axes": Arg("string", None, "the output letters that get a bias (null: no bias)"),
+    "kernel_initializer": _initializer("glorot_uniform", "the kernel"),
+    "bias_initializer": _initializer("zeros", "the bias"),
+    "kernel_regularizer": _regularizer("the kernel"),
+    "bias_regularizer": _regularizer("the bias"),
+}, "a dense layer written as an einsum: any contraction of the input with a learned kernel "
+   "(keras.layers.EinsumDense)", category="attention")
+_register("token_embedding", lambda L: L.Embedding, {
+    "input_dim": Arg("int", REQUIRED, "the vocabulary: token ids run from 0 to input_dim - 1", minimum=1),
+    "output_dim": Arg("int", REQUIRED, "the size of each token's vector", minimum=1),
+    "mask_zero": Arg("bool", False, "id 0 is padding: later layers that take a mask skip it"),
+    "embeddings_initializer": _initializer("random_uniform", "the table"),
+    "embeddings_regularizer": _regularizer("the table"),
+}, "a learned vector per integer token id (keras.layers.Embedding)", category="tokens")
+_register_own("class_token", lambda own: own.ClassToken, {
+    "initializer": _initializer("zeros", "the token"),
+}, "a learned token put in front of a sequence, (length, channels) to (length + 1, channels): the Vision "
+   "Transformer's [class] token, read out with `slice: {index: 0}` (layers.ClassToken)", category="tokens")
+_register_own("position_embedding", lambda own: own.PositionEmbedding, {
+    "initializer": _initializer({"random_normal": {"stddev": 0.02}}, "the table"),
+}, "learned position embeddings added to a sequence, x + table, one row per position (ViT, BERT) "
+   "(layers.PositionEmbedding)", category="tokens")
 
 # Merges ----------------------------------------------------------------------------------------
 BROADCAST_RULE = ("inputs of the same rank broadcast: each axis equal, or 1 in one input "

@@ -357,11 +357,9 @@ class _Expander:
         missing = [name for name, arg in entry.args.items() if arg.required and name not in resolved]
         if missing:
             raise SpecError(missing_argument(type_name, missing[0]), location, path)
-        if entry.inputs == "one" and len(inputs) != 1:
-            raise SpecError(f"{type_name} takes one input; got {len(inputs)} in `from`", node_location, path)
-        if entry.inputs == "many" and len(inputs) < 2:
-            raise SpecError(f"{type_name} merges several inputs: list at least two in `from`",
-                            node_location, path)
+        problem = entry.input_count_problem(len(inputs))
+        if problem:
+            raise SpecError(problem, node_location, path)
         return self._add(scope, local, type_name, resolved, inputs, node_location, path)
 
     def _add(self, scope, local, type_name, args, inputs, location, path) -> Ref:

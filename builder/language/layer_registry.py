@@ -106,12 +106,18 @@ _KIND_CHECKS: dict[str, Callable[[Any], bool]] = {
 }
 
 
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four"}
+
+
 @dataclass(frozen=True)
 class LayerType:
     """A spec type name and how to turn its arguments into a Keras layer.
 
     `factory(**kwargs)` receives the Keras keyword arguments (spec names already mapped through
-    `Arg.keras_name`, plus `name`) and returns a layer. `inputs` is "one" or "many" (merges).
+    `Arg.keras_name`, plus `name`) and returns a layer. `inputs` is "one", "many" (merges: the
+    layer is called on the list), or the names of the layer's positional call arguments, the
+    first required (attention: query, value, key); `call(layer, tensors)` then calls it on the
+    tensors given (default: `layer(*tensors)`).
     `keywords_of` says whose keywords those are, for the reference: "Keras" for a `keras.layers`
     class; empty for any other class (the reference then says "class keyword").
     """
@@ -120,9 +126,37 @@ class LayerType:
     factory: Callable[..., Any]
     args: dict[str, Arg] = field(default_factory=dict)
     doc: str = ""
-    inputs: str = "one"
+    inputs: str | tuple = "one"
     category: str = "custom"
     keywords_of: str = ""
+    call: Callable[[Any, list], Any] | None = None
+
+    def describe_inputs(self) -> str:
+        """What `from` may list, for errors and the reference; '' for one input."""
+        if self.inputs == "many":
+            return "several inputs (`from: [a, b, ...]`)"
+        if isinstance(self.inputs, tuple):
+            most = NUMBER_WORDS.get(len(self.inputs), str(len(self.inputs)))
+            return f"one to {most} inputs, `from: [{', '.join(self.inputs)}]` (or one: {self.inputs[0]} alone)"
+        return ""
+
+    def input_count_problem(self, count: int) -> str:
+        """Why `count` inputs do not fit this type; '' when they do."""
+        if self.inputs == "one" and count != 1:
+            return f"{self.name} takes one input; got {count} in `from`"
+        if self.inputs == "many" and count < 2:
+            return f"{self.name} merges several inputs: list at least two in `from`"
+        if isinstance(self.inputs, tuple) and not 1 <= count <= len(self.inputs):
+            return f"{self.name} takes {self.describe_inputs()}; got {count} in `from`"
+        return ""
+
+    def apply(self, layer, tensors: list):
+        """The layer called on its input tensors as its type takes them."""
+        if self.inputs == "one":
+            return layer(tensors[0])
+        if self.inputs == "many":
+            return layer(tensors)
+        return self.call(layer, tensors) if self.call is not None else layer(*tensors)
 
     def keras_kwargs(self, args: dict) -> dict:
         kwargs = {}
@@ -181,6 +215,7 @@ def register_layer(
     category: str = "custom",
     replace: bool = False,
     keywords_of: str = "",
+    call: Callable[[Any, list], Any] | None = None,
 ) -> LayerType:
     """Make `name` usable as a layer type in specs.
 
@@ -188,10 +223,13 @@ def register_layer(
     describes what the spec may pass. For a custom layer class to survive `model.save()` /
     `load_model`, decorate it with `@keras.saving.register_keras_serializable()`.
     """
-    if inputs not in ("one", "many"):
-        raise ValueError(f"inputs must be 'one' or 'many'; got {inputs!r}")
+    if isinstance(inputs, list):
+        inputs = tuple(inputs)
+    if inputs not in ("one", "many") and not (isinstance(inputs, tuple) and inputs
+                                              and all(isinstance(n, str) for n in inputs)):
+        raise ValueError(f"inputs must be 'one', 'many' or the names of the call's arguments; got {inputs!r}")
     return LAYER_TYPES.register(name, LayerType(name, factory, dict(args or {}), doc, inputs, category,
-                                                keywords_of), replace=replace)
+                                                keywords_of, call), replace=replace)
 
 
 def unregister_layer(name: str) -> None:

@@ -15,7 +15,7 @@ from .schema import TOP_LEVEL_KEYS, construct_schemas
 from .train_section import TRAINERS
 
 CATEGORY_ORDER = ("conv", "core", "pooling", "normalization", "regularization", "activation", "reshaping",
-                  "merge", "preprocessing", "embedding", "generative")
+                  "merge", "attention", "tokens", "preprocessing", "embedding", "generative")
 NODE_KEYS = {
     "name": "the node's name; others refer to it in `from`, and a named block call's output layer carries it",
     "from": "the node's input(s): a name, `name[index]` for one output of several, or a list for merges",
@@ -83,7 +83,7 @@ def _layer_types() -> str:
         for name, entry in LAYER_TYPES.items():
             if entry.category != category:
                 continue
-            inputs = " Takes several inputs (`from: [a, b, ...]`)." if entry.inputs == "many" else ""
+            inputs = f" Takes {entry.describe_inputs()}." if entry.describe_inputs() else ""
             text.append(f"#### `{name}`\n\n{_cell(entry.doc)}.{inputs}\n")
             if not entry.args:
                 text.append("No arguments.\n")
