@@ -240,18 +240,17 @@ def test_the_catalog_is_exactly_what_keras_has():
 def test_every_layer_type_offers_every_initializer_and_regularizer_its_keras_class_takes():
     import keras
 
+    from .test_layer_types import SAMPLES
+
     checked = 0
     for name, entry in LAYER_TYPES.items():
-        layer = entry.factory(**entry.keras_kwargs({**{a: 1 for a, arg in entry.args.items() if arg.required and
-                                                          arg.kind == "int"},
-                                                    **{a: 0.1 for a, arg in entry.args.items() if arg.required and
-                                                       arg.kind == "number"},
-                                                    **{a: 1 for a, arg in entry.args.items() if arg.required and
-                                                       arg.kind == "ints"},
-                                                    **{a: [1] for a, arg in entry.args.items() if arg.required and
-                                                       arg.kind in ("shape", "numbers")},
-                                                    **{a: arg.choices[0] for a, arg in entry.args.items()
-                                                       if arg.required and arg.choices}}), name="probe")
+        required = {**{a: 1 for a, arg in entry.args.items() if arg.required and arg.kind == "int"},
+                    **{a: 0.1 for a, arg in entry.args.items() if arg.required and arg.kind == "number"},
+                    **{a: 1 for a, arg in entry.args.items() if arg.required and arg.kind == "ints"},
+                    **{a: [1] for a, arg in entry.args.items() if arg.required and arg.kind in ("shape", "numbers")},
+                    **{a: arg.choices[0] for a, arg in entry.args.items() if arg.required and arg.choices},
+                    **(SAMPLES[name][0] if name in SAMPLES else {})}  # a sample's arguments where a type has one
+        layer = entry.factory(**entry.keras_kwargs(required), name="probe")
         accepted = inspect.signature(type(layer).__init__).parameters
         wanted = {p for p in accepted if p.endswith(("_initializer", "_regularizer"))}
         if wanted == {"activity_regularizer"}:  # Layer's own keyword, on a type without weights

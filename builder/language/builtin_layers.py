@@ -180,6 +180,7 @@ _register("group_norm", lambda L: L.GroupNormalization, {
     "epsilon": Arg("number", 1e-3, "added to the variance", minimum=0),
     "center": Arg("bool", True, "learn an offset"),
     "scale": Arg("bool", True, "learn a scale"),
+    **_norm_args(),
 }, "normalize each example over groups of channels (Wu and He 2018; keras.layers.GroupNormalization)",
     category="normalization")
 _register("layernorm", lambda L: L.LayerNormalization, {
@@ -320,7 +321,14 @@ _register_own("crop_to_match", lambda own: own.CropToMatch, {},
               "centre-crop the first input to the second's height and width (U-Net's copy and crop); "
               "from: [map, reference]", inputs="many", category="reshaping")
 _register("identity", lambda L: L.Identity, {}, "passes its input through (a named tap point)", category="core")
-_register("permute", lambda L: L.Permute, {
+def _permute(L):
+    def build(dims, **kwargs):  # `dims: 1`, a one-axis order, is the identity
+        return L.Permute(dims if isinstance(dims, tuple) else (dims,), **kwargs)
+
+    return build
+
+
+_register("permute", _permute, {
     "dims": Arg("ints", REQUIRED, "the new order of the axes after the batch axis, counted from 1: [2, 1] swaps "
                                   "a sequence's positions and channels"),
 }, "reorder the axes (keras.layers.Permute)", category="reshaping")
@@ -351,6 +359,9 @@ _register("attention", lambda L: L.MultiHeadAttention, {
     "attention_axes": Arg("ints", None, "the axes attention runs over (null: all but batch, heads and channels)"),
     "kernel_initializer": _initializer("glorot_uniform", "the projections"),
     "bias_initializer": _initializer("zeros", "the projections' biases"),
+    "kernel_regularizer": _regularizer("the projections"),
+    "bias_regularizer": _regularizer("the projections' biases"),
+    "activity_regularizer": _regularizer("the output"),
     "seed": Arg("int", None, "seed of the attention dropout"),
 }, "multi-head scaled dot-product attention (keras.layers.MultiHeadAttention): self-attention over a "
    "sequence by default; `from: [query, value]` or `[query, value, key]` for cross-attention",
@@ -365,6 +376,7 @@ _register("einsum_dense", lambda L: L.EinsumDense, {
     "bias_initializer": _initializer("zeros", "the bias"),
     "kernel_regularizer": _regularizer("the kernel"),
     "bias_regularizer": _regularizer("the bias"),
+    "activity_regularizer": _regularizer("the output"),
 }, "a dense layer written as an einsum: any contraction of the input with a learned kernel "
    "(keras.layers.EinsumDense)", category="attention")
 _register("token_embedding", lambda L: L.Embedding, {
@@ -373,6 +385,7 @@ _register("token_embedding", lambda L: L.Embedding, {
     "mask_zero": Arg("bool", False, "id 0 is padding: later layers that take a mask skip it"),
     "embeddings_initializer": _initializer("random_uniform", "the table"),
     "embeddings_regularizer": _regularizer("the table"),
+    "activity_regularizer": _regularizer("the output"),
 }, "a learned vector per integer token id (keras.layers.Embedding)", category="tokens")
 _register_own("class_token", lambda own: own.ClassToken, {
     "initializer": _initializer("zeros", "the token"),
