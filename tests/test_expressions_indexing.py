@@ -16,14 +16,31 @@ def test_lists_and_mappings_are_indexed_and_measured():
     assert evaluate("len(widths) + len('abc')", scope) == 7
 
 
+def test_slices_sums_and_rounding_give_per_block_rates_from_a_cumulative_count():
+    scope = {"depths": [3, 4, 6, 3], "stage": 2, "i": 1, "rate": 0.15, "name": "stage3"}
+    assert evaluate("depths[:stage]", scope) == [3, 4]
+    assert evaluate("depths[1:-1]", scope) == [4, 6] and evaluate("depths[::-1]", scope) == [3, 6, 4, 3]
+    assert evaluate("name[:5]", scope) == "stage"
+    # block 2 of stage 3 is block 8 of 16: its rate is 0.15 * 8 / 15, as timm's linspace gives
+    assert evaluate("rate * (sum(depths[:stage]) + i) / (sum(depths) - 1)", scope) == pytest.approx(0.15 * 8 / 15)
+    assert evaluate("ceil(7 / 2)", scope) == 4 and evaluate("floor(-7 / 2)", scope) == -4
+    assert isinstance(evaluate("ceil(2.0)", scope), int)
+    for piece in ("slices x[a:b]", "ceil", "floor", "sum"):
+        assert piece in allowed()
+
+
 @pytest.mark.parametrize("expression, message", [
     ("widths[4]", "index 4 is out of range for [64, 128, 256, 512] (4 items)"),
     ("widths[1.5]", "a list index is a whole number; got 1.5"),
-    ("widths[1:3]", "slices are not allowed in expressions; index one item, e.g. widths[i]"),
+    ("widths[1:2.5]", "slice bounds are whole numbers; got 1:2.5:None"),
+    ("widths[::0]", "a slice step cannot be zero"),
+    ("i[1:]", "only lists and strings can be sliced; got 2"),
+    ("sum(table)", "sum takes a list of numbers; got {'stem': 32}"),
+    ("ceil('3')", "ceil takes a number; got '3'"),
     ("table['stme']", "no key 'stme'; did you mean 'stem'? (keys: 'stem')"),
     ("i[0]", "only lists, strings and mappings can be indexed; got 2"),
 ])
-def test_bad_indexing_says_what_is_wrong(expression, message):
+def test_bad_indexing_and_rounding_say_what_is_wrong(expression, message):
     scope = {"i": 2, "widths": [64, 128, 256, 512], "table": {"stem": 32}}
     with pytest.raises(ExpressionError) as caught:
         evaluate(expression, scope)

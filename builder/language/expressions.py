@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import contextvars
+import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -34,7 +35,24 @@ _COMPARE = {
     ast.Gt: (">", operator.gt),
     ast.GtE: (">=", operator.ge),
 }
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len}
+def _sum(values):
+    if not isinstance(values, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise ExpressionError(f"sum takes a list of numbers; got {values!r}")
+    return sum(values)
+
+
+def _whole(function):
+    def rounded(value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ExpressionError(f"{function.__name__} takes a number; got {value!r}")
+        return function(value)
+
+    return rounded
+
+
+_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
+              "sum": _sum, "ceil": _whole(math.ceil), "floor": _whole(math.floor)}
 
 # Keeps `2 ** 10 ** 10` from freezing the process.
 _MAX_EXPONENT = 256
@@ -52,6 +70,7 @@ _EMBEDDED = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 def allowed() -> str:
     """What expressions may hold, from the tables the interpreter uses."""
     return ("numbers, strings, true/false, names, lists [a, b], mappings {'k': v}, indexing x[i] and x['key'], "
+            "slices x[a:b], "
             f"inside blocks input.{', input.'.join(SHAPE_ATTRIBUTES)}, "
             f"{' '.join(symbol for symbol, _ in _BINARY.values())}, unary - and +, "
             f"{' '.join(symbol for symbol, _ in _COMPARE.values())}, and/or/not, 'a if c else b', "
@@ -330,7 +349,7 @@ class _Interpreter(ast.NodeVisitor):
 
     def visit_Subscript(self, node):
         if isinstance(node.slice, ast.Slice):
-            raise ExpressionError("slices are not allowed in expressions; index one item, e.g. widths[i]")
+            return self._sliced(self.visit(node.value), node.slice)
         container, index = self.visit(node.value), self.visit(node.slice)
         if isinstance(container, dict):
             if index not in container:
@@ -347,6 +366,17 @@ class _Interpreter(ast.NodeVisitor):
         if not -len(container) <= index < len(container):
             raise ExpressionError(f"index {index} is out of range for {container!r} ({len(container)} items)")
         return container[index]
+
+    def _sliced(self, container, bounds: ast.Slice):
+        """`x[a:b]`, `x[a:]`, `x[:b]`, `x[::step]` of a list or string, as Python slices them."""
+        if not isinstance(container, (list, tuple, str)):
+            raise ExpressionError(f"only lists and strings can be sliced; got {container!r}")
+        parts = [None if part is None else self.visit(part) for part in (bounds.lower, bounds.upper, bounds.step)]
+        if any(part is not None and (not isinstance(part, int) or isinstance(part, bool)) for part in parts):
+            raise ExpressionError(f"slice bounds are whole numbers; got {parts[0]!r}:{parts[1]!r}:{parts[2]!r}")
+        if parts[2] == 0:
+            raise ExpressionError("a slice step cannot be zero")
+        return container[slice(*parts)]
 
     def visit_BinOp(self, node):
         if type(node.op) not in _BINARY:
