@@ -95,3 +95,57 @@ def test_a_named_call_with_an_optional_skip_names_its_output_layer_and_adds_none
     bare = np.asarray(model.get_layer("bare_conv1")(shrunk)) + shrunk
     np.testing.assert_allclose(model.predict(x, verbose=0), bare.mean(axis=(1, 2)), atol=1e-5)
     assert keras.models.clone_model(model).count_params() == model.count_params()
+
+
+CHOSEN_SKIP = """
+name: chosen_skips
+input: [8, 8, 4]
+blocks:
+  unit:
+    params: {filters: 4, strides: 1}
+    layers:
+      - residual:
+          shortcut: "${'identity' if input.channels == filters and strides == 1 else 'none'}"
+          layers:
+            - conv: {filters: $filters, kernel: 3, strides: $strides, padding: same}
+          post: [relu]
+layers:
+  - unit: {}
+  - unit: {filters: 8, strides: 2}
+  - residual:
+      shortcut: "${'projection' if width > 2 else 'none'}"
+      layers:
+        - conv: {filters: 6, kernel: 1}
+params: {width: 4}
+"""
+
+
+def test_a_shortcut_expression_reads_the_block_input_and_picks_a_mode_per_call(write_spec):
+    import keras
+
+    model = build_model(write_spec(CHOSEN_SKIP))
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Add") == 2 and kinds.count("Conv2D") == 4  # unit 1 skips; unit 2 none; the last projects
+    assert model.count_params() == (9 * 4 * 4 + 4) + (9 * 4 * 8 + 8) + (8 * 6 + 6) + (8 * 6 + 6)
+    assert model.get_layer("unit2_relu1").input is model.get_layer("unit2_conv1").output
+    x = np.random.default_rng(0).random((2, 8, 8, 4)).astype("float32")
+    first = np.maximum(np.asarray(model.get_layer("unit1_conv1")(x)) + x, 0)
+    second = np.maximum(np.asarray(model.get_layer("unit2_conv1")(first)), 0)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    expected = np.asarray(convs[2](second)) + np.asarray(convs[3](second))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def test_a_shortcut_expression_naming_no_mode_is_refused_at_its_line(write_spec):
+    import pytest
+
+    from builder import SpecError, load_spec
+
+    path = write_spec(CHOSEN_SKIP.replace("else 'none'", "else 'nothing'"))
+    with pytest.raises(SpecError) as caught:
+        build_model(path)
+    assert str(caught.value).startswith(f"{path}:8:21: blocks.unit.layers[0].residual.shortcut: unknown shortcut "
+                                        "'nothing': a shortcut is one of projection, identity, if_shapes_match, "
+                                        "none, or a list of layers"), str(caught.value)
+    with pytest.raises(SpecError, match="unknown shortcut 'projektion'; did you mean 'projection'"):
+        load_spec(write_spec(CHOSEN_SKIP.replace("'projection' if", "'projektion' if"), "misspelt.yaml"))

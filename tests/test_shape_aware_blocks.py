@@ -156,3 +156,59 @@ def test_the_dcgan_specs_no_longer_thread_channel_counts_and_build_the_same_netw
         np.testing.assert_allclose(keras.ops.convert_to_numpy(a(x)), keras.ops.convert_to_numpy(b(x)), rtol=1e-6)
     assert shaped["generator"].count_params() - sum(
         np.prod(w.shape) for w in shaped["generator"].non_trainable_weights) == 230336
+
+
+OPTIONAL_DROP_PATH = """
+name: inverted_units
+input: [8, 8, 4]
+blocks:
+  unit:
+    params: {filters: 4, strides: 1, rate: 0.2}
+    layers:
+      - residual:
+          shortcut: if_shapes_match
+          layers:
+            - conv: {filters: $filters, kernel: 3, strides: $strides, padding: same}
+            - drop_path: {rate: $rate}
+              when: "${input.channels == filters and strides == 1}"   # only where the skip is built
+      - relu: {}
+        when: "${input.rank == 3}"
+layers:
+  - unit: {}
+  - unit: {filters: 8, strides: 2}
+  - unit: {filters: 8}
+"""
+
+
+def test_when_reads_the_block_input_and_is_decided_per_call_when_the_model_is_built(write_spec):
+    import keras
+
+    path = write_spec(OPTIONAL_DROP_PATH)
+    model = build_model(path)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("DropPath") == 2 and kinds.count("Add") == 2 and kinds.count("ReLU") == 3
+    assert [layer.name for layer in model.layers if type(layer).__name__ == "DropPath"] == [
+        "unit1_drop_path1", "unit3_drop_path1"]
+    # the unit without a skip goes from its convolution straight to its ReLU
+    second = model.get_layer("unit2_conv1")
+    assert model.get_layer("unit2_relu1").input is second.output
+    x = np.random.default_rng(0).random((2, 8, 8, 4)).astype("float32")
+    first = np.maximum(np.asarray(model.get_layer("unit1_conv1")(x)) + x, 0)
+    middle = np.maximum(np.asarray(second(first)), 0)
+    third = np.maximum(np.asarray(model.get_layer("unit3_conv1")(middle)) + middle, 0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), third, atol=1e-5)  # drop path: the identity
+    keras.backend.clear_session()
+
+    result = subprocess.run([sys.executable, "-m", "builder", "validate", str(path)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300)
+    assert "; 2 arguments read block input shapes" not in result.stdout
+    assert "; 6 choices (`when`, `shortcut`) read block input shapes, decided when the model is built" in \
+        result.stdout, result.stdout
+
+
+def test_a_when_that_is_not_true_or_false_is_refused_at_its_line_when_built(write_spec):
+    path = write_spec(OPTIONAL_DROP_PATH.replace('"${input.rank == 3}"', '"${input.channels}"'))
+    with pytest.raises(SpecError) as caught:
+        build_model(path)
+    assert str(caught.value).startswith(f"{path}:14:15: blocks.unit.layers[1].when: `when` must be true or "
+                                        "false; got 4"), str(caught.value)

@@ -70,7 +70,12 @@ def build_graph(graph: Graph, models: dict, sizes: dict):
     model_inputs = [tensors[name] for name in graph.inputs]
     built_groups: dict[str, bool] = {}
     called: dict = {}  # node name -> the node as built and its input tensors
+    switches: dict = {}  # a condition's group -> whether it holds, decided at its first node
     for node in graph.nodes:
+        bypass = _switched_off(node, tensors, switches, graph.aliases)
+        if bypass is not None:
+            tensors[node.name] = bypass
+            continue
         if node.guard is not None and not _guard_builds(node, tensors, built_groups):
             if node.guard.names_body and node.guard.output == node.name:
                 _name_body_output(node, tensors, called, models, sizes)
@@ -87,16 +92,42 @@ def build_graph(graph: Graph, models: dict, sizes: dict):
     )
 
 
+def _shape_reader(node: Node, tensors: dict, aliases: dict):
+    """`shape_of(ref)` for `Unresolved.resolve`: a block input's built shape, without the batch."""
+
+    def shape_of(ref) -> tuple:
+        name = aliases.get(ref.node, ref.node)
+        return tuple(_tensor(tensors, Ref(name, ref.index), node).shape[1:])
+
+    return shape_of
+
+
+def _switched_off(node: Node, tensors: dict, switches: dict, aliases: dict):
+    """The tensor a node stands for when a choice that reads a block's input shape (a `when`, a
+    `shortcut`) switches it off, else None. Outer items' choices are decided first."""
+    for condition in reversed(node.conditions):
+        if condition.group not in switches:
+            switch = condition.switch
+            try:
+                value = switch.resolve(_shape_reader(node, tensors, aliases))
+            except ExpressionError as exc:
+                raise SpecError(str(exc), switch.location, switch.path, node.calls) from None
+            if not isinstance(value, bool):
+                raise SpecError(f"`when` must be true or false; got {value!r}", switch.location, switch.path,
+                                node.calls)
+            switches[condition.group] = value
+        if not switches[condition.group]:
+            return _tensor(tensors, condition.bypass, node)
+    return None
+
+
 def _with_shapes_resolved(node: Node, tensors: dict, aliases: dict) -> Node:
     """The node with the arguments that read a block's input shape (`${input.channels}`)
     evaluated against the built tensors, and checked as expansion checks the others."""
     if not any(isinstance(value, Unresolved) for value in node.args.values()):
         return node
 
-    def shape_of(ref) -> tuple:
-        name = aliases.get(ref.node, ref.node)
-        return tuple(_tensor(tensors, Ref(name, ref.index), node).shape[1:])
-
+    shape_of = _shape_reader(node, tensors, aliases)
     args = dict(node.args)
     entry = LAYER_TYPES[node.type] if node.type in LAYER_TYPES else None
     for key, value in node.args.items():

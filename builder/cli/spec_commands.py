@@ -45,9 +45,12 @@ def cmd_validate(args) -> int:
             continue
         nodes = sum(len(graph.nodes) for graph in spec.graphs.values())
         models = ", ".join(spec.graphs)
-        waiting = spec.shape_dependent_arguments()
+        waiting, choices = spec.shape_dependent_arguments(), spec.shape_dependent_choices()
         later = (f"; {waiting} argument{'s' if waiting > 1 else ''} read block input shapes, checked by "
                  "`summary` and `build`") if waiting else ""
+        if choices:
+            later += (f"; {choices} choice{'s' if choices > 1 else ''} (`when`, `shortcut`) read block input "
+                      "shapes, decided when the model is built")
         print(f"{path}: ok ({nodes} nodes; model{'s' if len(spec.graphs) > 1 else ''} {models}{later})")
     return 1 if failures else 0
 

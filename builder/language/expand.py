@@ -24,7 +24,18 @@ from .layer_registry import (
     unknown_argument,
     wrong_argument_value,
 )
-from .spec_graph import IF_SHAPES_MATCH, Graph, Guard, Node, Ref
+from .spec_graph import (
+    IF_SHAPES_MATCH,
+    NO_SKIP,
+    PROJECTION_MODE,
+    SHORTCUT_MODES,
+    Condition,
+    Graph,
+    Guard,
+    Node,
+    Ref,
+    unknown_shortcut,
+)
 from .yaml_loader import LocatedDict, LocatedList, location_of
 from .zoo import find_library, zoo_dir
 
@@ -223,11 +234,14 @@ class _Expander:
             raise SpecError(f"a node is a type name or a mapping; got {item!r}", location, path)
         type_name = self._resolve_type(type_key, scope, type_location, path)
         node_path = f"{path}.{type_name}"
+        deferred = None
         if "when" in meta:
-            switch = self._resolve_value(meta["when"], scope, location_of(item, "when"), path + ".when")
-            if not isinstance(switch, bool):
+            switch = self._resolve_argument(meta["when"], scope, location_of(item, "when"), path + ".when")
+            if isinstance(switch, Unresolved):  # reads the block's input shape: decided when built
+                deferred = switch
+            elif not isinstance(switch, bool):
                 raise SpecError(f"`when` must be true or false; got {switch!r}", location_of(item, "when"), path)
-            if not switch:
+            elif not switch:
                 if "name" in meta:
                     scope.switched_off.add(self._local_name(meta, scope, type_name, item, path, probe=True))
                 return entry
@@ -246,8 +260,20 @@ class _Expander:
             output = self._layer(type_name, args, scope, local, inputs, args_location, node_path, location)
         if "name" in meta and (type_name in CONSTRUCTS or type_name in self.blocks):
             output = self._carry_name(output, scope.full_name(local), first_new, location, node_path)
+        if deferred is not None:
+            self._condition(deferred, entry, first_new, location_of(item, "when"), path)
         scope.names[local] = output
         return output
+
+    def _condition(self, switch: Unresolved, entry, first_new: int, location, path) -> None:
+        """Every node the item made is built only where `switch` holds; elsewhere the item passes
+        `entry`, the tensor it took, straight through."""
+        if not isinstance(entry, Ref) or entry.index is not None:
+            raise SpecError("a `when` that reads the block's input needs the node to take one plain input "
+                            "(the one it passes through when switched off)", location, path)
+        condition = Condition(f"{path}@{first_new}", switch, entry)  # one decision per call of a block
+        for node in self.graph.nodes[first_new:]:
+            node.conditions = (*node.conditions, condition)
 
     def _carry_name(self, output: Ref, name: str, first_new: int, location, path) -> Ref:
         """Give the output layer of a named block call (or construct) exactly the call's name, so
@@ -296,6 +322,8 @@ class _Expander:
                 node.guard = dataclasses.replace(guard, body=final(guard.body),
                                                  shortcut_input=final(guard.shortcut_input),
                                                  output=final(Ref(guard.output)).node)
+            node.conditions = tuple(dataclasses.replace(condition, bypass=final(condition.bypass))
+                                    for condition in node.conditions)
         self.graph.outputs = [final(ref) for ref in self.graph.outputs]
         self.graph.aliases = {old: final(Ref(old)).node for old in self.renamed}
 
@@ -460,16 +488,31 @@ class _Expander:
     def _residual(self, args, scope, entry, location, path):
         body = self._expand_list(args["layers"], scope, entry, path + ".layers")
         shortcut = args.get("shortcut")
+        if isinstance(shortcut, str):
+            where = location_of(args, "shortcut") or location
+            shortcut = self._resolve_argument(shortcut, scope, where, path + ".shortcut")
+            if isinstance(shortcut, Unresolved):  # reads the block's input shape: decided when built
+                merged = self._skip_decided_when_built(args, scope, entry, body, shortcut, location, path)
+                return self._expand_list(args["post"], scope, merged, path + ".post") if args.get("post") else merged
+            if shortcut not in SHORTCUT_MODES:
+                raise SpecError(unknown_shortcut(shortcut), where, path + ".shortcut")
+        merged = self._skip(args, scope, entry, body, shortcut, location, path)
+        return self._expand_list(args["post"], scope, merged, path + ".post") if args.get("post") else merged
+
+    def _skip(self, args, scope, entry, body, shortcut, location, path) -> Ref:
+        """The residual's merge of `body` with the shortcut `shortcut` asks for (a mode, or layers)."""
         merge = args.get("merge", "add")
+        if shortcut == NO_SKIP:
+            return body
         if shortcut == IF_SHAPES_MATCH:
             merged = self._add(scope, scope.auto_name(merge), merge, {}, [body, entry], location, path)
             node = self.graph.nodes[-1]
             node.guard = Guard(merged.node, body, entry, merged.node, build_when_shapes_match=True)
             node.after = (body.node,)
-            return self._expand_list(args["post"], scope, merged, path + ".post") if args.get("post") else merged
+            return merged
         if shortcut == "identity":
             shortcut_out = entry
-        elif shortcut is not None:
+        elif shortcut is not None and shortcut != PROJECTION_MODE:
             inner = scope.child(scope.full_name(scope.auto_name("shortcut")))
             shortcut_out = self._expand_list(shortcut, inner, entry, path + ".shortcut")
         else:
@@ -487,10 +530,21 @@ class _Expander:
             for node in group:
                 node.guard = guard
                 node.after = (body.node,)
-        merged = self._add(scope, scope.auto_name(merge), merge, {}, [body, shortcut_out], location, path)
-        if args.get("post"):
-            return self._expand_list(args["post"], scope, merged, path + ".post")
-        return merged
+        return self._add(scope, scope.auto_name(merge), merge, {}, [body, shortcut_out], location, path)
+
+    def _skip_decided_when_built(self, args, scope, entry, body, shortcut: Unresolved, location, path) -> Ref:
+        """A shortcut mode read off the block's input shape: each mode's skip is laid out, switched on
+        only where the mode is the one chosen; a skip switched off stands for the one before it, so
+        the last stands for the chosen skip, or for the body alone (`none`)."""
+        current = body
+        for mode in (PROJECTION_MODE, "identity", IF_SHAPES_MATCH):
+            first_new = len(self.graph.nodes)
+            made = self._skip(args, scope, entry, body, mode, location, path)
+            condition = Condition(f"{path}.shortcut={mode}@{first_new}", ModeChosen(shortcut, mode), current)
+            for node in self.graph.nodes[first_new:]:
+                node.conditions = (*node.conditions, condition)
+            current = made
+        return current
 
     def _parallel(self, args, scope, entry, location, path):
         outputs = []
@@ -552,6 +606,29 @@ class _Expander:
     def _resolve_pending(self) -> None:
         for node, position, pending in self.pending:
             node.inputs[position] = self._lookup(pending.text, pending.scope, pending.location, pending.path)
+
+
+@dataclass(frozen=True)
+class ModeChosen:
+    """A `Condition`'s switch: whether a shortcut expression that reads the block's input picks
+    `mode` (checked to be a mode when the model is built)."""
+
+    shortcut: Unresolved
+    mode: str
+
+    @property
+    def location(self):
+        return self.shortcut.location
+
+    @property
+    def path(self) -> str:
+        return self.shortcut.path
+
+    def resolve(self, shape_of) -> bool:
+        chosen = self.shortcut.resolve(shape_of)
+        if chosen not in SHORTCUT_MODES:
+            raise ExpressionError(unknown_shortcut(chosen))
+        return chosen == self.mode
 
 
 def _written_names(items) -> set:

@@ -23,7 +23,7 @@ from .layer_registry import (
     unknown_argument,
     wrong_argument_value,
 )
-from .spec_graph import IF_SHAPES_MATCH
+from .spec_graph import SHORTCUT_MODES, unknown_shortcut
 from .train_section import section_message, train_schemas, trainer_of
 from .yaml_loader import location_of
 
@@ -160,11 +160,12 @@ def construct_schemas(merge_types: list[str]) -> dict:
             "description": "merge(body(x), shortcut(x)) then `post`; the shortcut is the identity when "
                            "shapes match, else `projection` (default: a 1x1 convolution). shortcut: "
                            "if_shapes_match adds the identity skip only where the shapes match and otherwise "
-                           "none (body(x) alone, as inverted-residual networks do)",
+                           "none (body(x) alone, as inverted-residual networks do); identity always; none never; "
+                           "an expression choosing one of these may read the block's input",
             "type": "object",
             "properties": {
                 "layers": layers,
-                "shortcut": {"if": {"type": "string"}, "then": {"enum": ["identity", IF_SHAPES_MATCH]},
+                "shortcut": {"if": {"type": "string"}, "then": _with_expression({"enum": list(SHORTCUT_MODES)}),
                              "else": layers},
                 "projection": layers,
                 "merge": {"enum": merge_types},
@@ -372,6 +373,8 @@ def _message(document, error) -> str:
         arg = types[path[-2]].args.get(path[-1])
         if arg is not None:
             return wrong_argument_value(path[-2], path[-1], arg, error.instance)
+    if path and path[-1] == "shortcut" and isinstance(error.instance, str):
+        return unknown_shortcut(error.instance)
     if error.validator == "required" and path and path[-1] in types:
         missing = [name for name in error.validator_value if name not in (error.instance or {})]
         return missing_argument(path[-1], missing[0])

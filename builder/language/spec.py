@@ -41,6 +41,12 @@ class Spec:
         return sum(isinstance(value, Unresolved) for graph in self.graphs.values() for node in graph.nodes
                    for value in node.args.values())
 
+    def shape_dependent_choices(self) -> int:
+        """`when`s and `shortcut`s that read a block's input shape: decided, once per block call,
+        when the model is built (a shortcut's choice switches several skips on or off)."""
+        return len({id(getattr(condition.switch, "shortcut", condition.switch)) for graph in self.graphs.values()
+                    for node in graph.nodes for condition in node.conditions})
+
     def check_model(self, name: str) -> None:
         """Refuse a model name the spec does not define, listing those it does."""
         if name not in self.graphs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from ..errors import Location, SpecError
+from ..errors import Location, SpecError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,19 @@ class Ref:
         return self.node if self.index is None else f"{self.node}[{self.index}]"
 
 
-# A residual's shortcut mode: the identity skip only where the shapes allow it, else none.
+# A residual's shortcut modes, besides its own `shortcut:` layers: the identity where the shapes
+# match, else a projection (the default); always the identity; the identity skip only where the
+# shapes allow it, else none; no skip at all.
+PROJECTION_MODE = "projection"
 IF_SHAPES_MATCH = "if_shapes_match"
+NO_SKIP = "none"
+SHORTCUT_MODES = (PROJECTION_MODE, "identity", IF_SHAPES_MATCH, NO_SKIP)
+
+
+def unknown_shortcut(value) -> str:
+    modes = ", ".join(SHORTCUT_MODES)
+    return f"unknown shortcut {value!r}{did_you_mean(str(value), SHORTCUT_MODES)}: a shortcut is one of {modes}, " \
+           "or a list of layers"
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,17 @@ class Guard:
     names_body: bool = False
 
 
+@dataclass(frozen=True)
+class Condition:
+    """A `when` that reads a block's input shape, decided when the model is built: the nodes one
+    spec item made share it (`group`); switched off, each of them stands for `bypass`, the tensor
+    the item took, so the next node takes what the item would have taken."""
+
+    group: str
+    switch: object  # an expressions.Unresolved giving true or false
+    bypass: Ref
+
+
 @dataclass
 class Node:
     """One layer (or submodel call) of the graph, with where it came from in the spec."""
@@ -54,6 +76,7 @@ class Node:
     guard: Guard | None = None
     after: tuple = ()  # names that must be computed first (for guards)
     calls: tuple = ()  # the block calls it sits in, outermost first: (block name, Location of the call)
+    conditions: tuple = ()  # `when`s decided when the model is built, innermost first
 
 
 @dataclass
