@@ -4,7 +4,7 @@ Public API (importing this package does not import Keras; the functions that bui
     load_spec(path, overrides=None) -> Spec
     build_model(spec_or_path, overrides=None, model=None) -> keras.Model
     build_models(spec_or_path, overrides=None) -> {name: keras.Model}
-    copy_weights(source, target) -> number of layers copied
+    copy_weights(source, target) -> number of layers copied ; WeightTransferError
     register_layer(name, factory, args=..., ...) ; Arg
     Registry, load_plugins ; BlueprintError (the base of every error raised on purpose), SpecError
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .building.weight_copy import WeightTransferError
 from .errors import BlueprintError, Location, SpecError, UnknownName
 from .language.layer_registry import LAYER_TYPES, Arg, register_layer, unregister_layer
 from .language.spec import Spec
@@ -21,8 +22,8 @@ from .registry import Registry
 
 __all__ = [
     "LAYER_TYPES", "Arg", "BlueprintError", "Location", "Registry", "Spec", "SpecError", "UnknownName",
-    "build_model", "build_models", "copy_weights", "load_plugins", "load_spec", "register_layer",
-    "unregister_layer",
+    "WeightTransferError", "build_model", "build_models", "copy_weights", "load_plugins", "load_spec",
+    "register_layer", "unregister_layer",
 ]
 
 
@@ -71,7 +72,10 @@ def build_model(spec_or_path, overrides: dict | None = None, model: str | None =
 
 
 def copy_weights(source, target) -> int:
-    """Copy weights between two models of the same structure, matched by graph position."""
+    """Copy every layer with weights of `source` into the layer of `target` in the same place of the
+    graph (docs/python-api.md: the matching rule); returns how many were copied. Raises
+    `WeightTransferError`, saying where and why, when the structures differ or a model is not a
+    Keras 3 model."""
     from .building.weight_copy import copy_weights as _copy
 
     return _copy(source, target)

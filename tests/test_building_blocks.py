@@ -314,8 +314,10 @@ def test_copy_weights_names_the_first_layer_where_the_models_part(write_spec):
     with pytest.raises(WeightTransferError) as caught:
         copy_weights(network(4), network(6))
     assert str(caught.value) == (
-        "the models part at source layer 'second' (Conv2D, weights [(3, 3, 4, 4), (4,)], output (None, 8, 8, 4)) "
-        "and target layer 'second' (Conv2D, weights [(3, 3, 4, 6), (6,)], output (None, 8, 8, 6))")
+        "the models differ at source layer 'second' (Conv2D, weights [(3, 3, 4, 4), (4,)], output (None, 8, 8, 4)), "
+        "reached by input > first > second, and target layer 'second' (Conv2D, weights [(3, 3, 4, 6), (6,)], "
+        "output (None, 8, 8, 6)), reached by input > first > second: both are Conv2D layers, with weights of other "
+        "shapes; the widths (filters, units) or kernel sizes differ, so set the spec's params to the source's")
 
 
 def test_a_bare_type_followed_by_keys_gets_the_yaml_hint(write_spec):
