@@ -145,6 +145,12 @@ def test_mobilenet_v3_small_takes_keras_applications_weights():
     assert copy_weights(reference, spec_built) == len([layer for layer in reference.layers if layer.weights])
     x = np.random.default_rng(4).uniform(0, 255, size=(2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(_numpy(spec_built(x)), _numpy(reference(x)), rtol=1e-4, atol=1e-6)
+
+    # the same network nested in a Sequential, as a model called as a layer: matched through
+    nested = keras.Sequential([keras.Input((64, 64, 3)), _randomized_statistics(
+        keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), weights=None, classes=10), seed=7)])
+    assert copy_weights(nested, spec_built) == len([layer for layer in reference.layers if layer.weights])
+    np.testing.assert_allclose(_numpy(spec_built(x)), _numpy(nested(x)), rtol=1e-4, atol=1e-6)
     keras.backend.clear_session()
 
 

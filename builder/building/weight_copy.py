@@ -19,7 +19,7 @@ import hashlib
 from collections import defaultdict
 
 from ..errors import BlueprintError
-from .layer_graph import LayerNode, inlined_graph
+from .layer_graph import INLINED_INPUT, LayerNode, inlined_graph
 
 COMMUTATIVE = {"Add", "Multiply", "Average", "Maximum"}
 PATH_STEPS = 4  # layers named on the way from the input to where two models part
@@ -34,7 +34,7 @@ def _kind(node: LayerNode) -> str:
     """The class a layer is matched as: a subclass of a Keras layer counts as that layer (the
     spec's `normalization` with its statistics as weights is Keras's `Normalization`); a layer of
     its own, derived from Keras's base `Layer` alone, by its own name."""
-    if node.layer is None:
+    if node.layer is None or node.kind in ("Input", INLINED_INPUT):  # an input is an input, layer or not
         return node.kind
     for base in type(node.layer).__mro__:
         if base.__module__.startswith("keras.") and base.__name__ not in ("Layer", "Operation"):
@@ -197,9 +197,14 @@ def _what_differs(a: LayerNode, b: LayerNode, names_a: dict, names_b: dict) -> s
         inputs_a, inputs_b = len({names_a[ref] for ref in a.inputs}), len({names_b[ref] for ref in b.inputs})
         return (f"both are {kind_a} layers, taking {inputs_a} and {inputs_b} distinct inputs; the layers that "
                 "feed them differ, so check the `from:` of this node and the skips around it")
-    return (f"a {kind_a} where the other model has a {kind_b}; one model computes a step the other does not, or "
-            "computes it with another layer: add, remove or change that layer in the spec (a step without "
-            "weights on one tensor, such as an activation or `x + 3`, is skipped by the matching and may differ)")
+    return (f"{_article(kind_a)} {kind_a} where the other model has {_article(kind_b)} {kind_b}; one model "
+            "computes a step the other does not, or computes it with another layer: add, remove or change that "
+            "layer in the spec (a step without weights on one tensor, such as an activation or `x + 3`, is "
+            "skipped by the matching and may differ)")
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _way(layers: dict, names: dict, name: str) -> str:
