@@ -115,13 +115,15 @@ def _field(layer, kind, inputs: list, in_shape, out_shape):
     elif kind == "MultiHeadAttention":  # self-attention: each position sees every position
         if len({id(field) for field in inputs}) > 1:
             return None  # cross-attention: the value's field is over another input's axes
-        spatial = in_shape[:len(rf)]
-        rf = tuple(r + (int(n) - 1) * j for r, n, j in zip(rf, spatial, jump))
-    elif kind.startswith("Global") or kind == "Flatten":
-        spatial = in_shape[:len(rf)]
-        rf = tuple(r + (int(n) - 1) * j for r, n, j in zip(rf, spatial, jump))
-        jump = tuple(j * int(n) for j, n in zip(jump, spatial))
+        rf = _whole_map(rf, jump, in_shape)
+    elif kind.startswith("Global") or kind == "Flatten":  # one position, seeing the whole map
+        rf, jump = _whole_map(rf, jump, in_shape), tuple(j * int(n) for j, n in zip(jump, in_shape[:len(rf)]))
     return rf, jump
+
+
+def _whole_map(rf: tuple, jump: tuple, in_shape: tuple) -> tuple:
+    """The field of a value that sees every position of its input map."""
+    return tuple(r + (int(n) - 1) * j for r, n, j in zip(rf, in_shape[:len(rf)], jump))
 
 
 def _input_shape(layer, fallback) -> tuple:

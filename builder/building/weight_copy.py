@@ -36,12 +36,9 @@ def _kind(node: LayerNode) -> str:
     its own, derived from Keras's base `Layer` alone, by its own name."""
     if node.layer is None or node.kind in ("Input", INLINED_INPUT):  # an input is an input, layer or not
         return node.kind
-    for base in type(node.layer).__mro__:
-        if base.__module__.startswith("keras.") and base.__name__ not in ("Layer", "Operation"):
-            return base.__name__
-        if base.__module__.startswith("keras."):
-            break
-    return node.kind
+    keras_class = next((base for base in type(node.layer).__mro__ if base.__module__.startswith("keras.")),
+                       type(node.layer))
+    return node.kind if keras_class.__name__ in ("Layer", "Operation") else keras_class.__name__
 
 
 NORMALIZATION = "Normalization"  # statistics as weights or as constants: paired on their own

@@ -321,6 +321,8 @@ _register_own("crop_to_match", lambda own: own.CropToMatch, {},
               "centre-crop the first input to the second's height and width (U-Net's copy and crop); "
               "from: [map, reference]", inputs="many", category="reshaping")
 _register("identity", lambda L: L.Identity, {}, "passes its input through (a named tap point)", category="core")
+
+
 def _permute(L):
     def build(dims, **kwargs):  # `dims: 1`, a one-axis order, is the identity
         return L.Permute(dims if isinstance(dims, tuple) else (dims,), **kwargs)

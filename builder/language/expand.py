@@ -271,7 +271,10 @@ class _Expander:
         if not isinstance(entry, Ref) or entry.index is not None:
             raise SpecError("a `when` that reads the block's input needs the node to take one plain input "
                             "(the one it passes through when switched off)", location, path)
-        condition = Condition(f"{path}@{first_new}", switch, entry)  # one decision per call of a block
+        self._switch_nodes_from(first_new, Condition(f"{path}@{first_new}", switch, entry))  # one per block call
+
+    def _switch_nodes_from(self, first_new: int, condition: Condition) -> None:
+        """The nodes made since `first_new` are built only where `condition` holds."""
         for node in self.graph.nodes[first_new:]:
             node.conditions = (*node.conditions, condition)
 
@@ -491,12 +494,12 @@ class _Expander:
         if isinstance(shortcut, str):
             where = location_of(args, "shortcut") or location
             shortcut = self._resolve_argument(shortcut, scope, where, path + ".shortcut")
-            if isinstance(shortcut, Unresolved):  # reads the block's input shape: decided when built
-                merged = self._skip_decided_when_built(args, scope, entry, body, shortcut, location, path)
-                return self._expand_list(args["post"], scope, merged, path + ".post") if args.get("post") else merged
-            if shortcut not in SHORTCUT_MODES:
+            if not isinstance(shortcut, Unresolved) and shortcut not in SHORTCUT_MODES:
                 raise SpecError(unknown_shortcut(shortcut), where, path + ".shortcut")
-        merged = self._skip(args, scope, entry, body, shortcut, location, path)
+        if isinstance(shortcut, Unresolved):  # reads the block's input shape: decided when built
+            merged = self._skip_decided_when_built(args, scope, entry, body, shortcut, location, path)
+        else:
+            merged = self._skip(args, scope, entry, body, shortcut, location, path)
         return self._expand_list(args["post"], scope, merged, path + ".post") if args.get("post") else merged
 
     def _skip(self, args, scope, entry, body, shortcut, location, path) -> Ref:
@@ -540,9 +543,8 @@ class _Expander:
         for mode in (PROJECTION_MODE, "identity", IF_SHAPES_MATCH):
             first_new = len(self.graph.nodes)
             made = self._skip(args, scope, entry, body, mode, location, path)
-            condition = Condition(f"{path}.shortcut={mode}@{first_new}", ModeChosen(shortcut, mode), current)
-            for node in self.graph.nodes[first_new:]:
-                node.conditions = (*node.conditions, condition)
+            self._switch_nodes_from(first_new, Condition(f"{path}.shortcut={mode}@{first_new}",
+                                                         ModeChosen(shortcut, mode), current))
             current = made
         return current
 

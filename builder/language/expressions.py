@@ -35,16 +35,23 @@ _COMPARE = {
     ast.Gt: (">", operator.gt),
     ast.GtE: (">=", operator.ge),
 }
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _sum(values):
-    if not isinstance(values, (list, tuple)) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    if not isinstance(values, (list, tuple)) or not all(map(_is_number, values)):
         raise ExpressionError(f"sum takes a list of numbers; got {values!r}")
     return sum(values)
 
 
 def _whole(function):
     def rounded(value):
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not _is_number(value):
             raise ExpressionError(f"{function.__name__} takes a number; got {value!r}")
         return function(value)
 
@@ -361,7 +368,7 @@ class _Interpreter(ast.NodeVisitor):
             return container[index]
         if not isinstance(container, (list, tuple, str)):
             raise ExpressionError(f"only lists, strings and mappings can be indexed; got {container!r}")
-        if not isinstance(index, int) or isinstance(index, bool):
+        if not _is_whole(index):
             raise ExpressionError(f"a list index is a whole number; got {index!r}")
         if not -len(container) <= index < len(container):
             raise ExpressionError(f"index {index} is out of range for {container!r} ({len(container)} items)")
@@ -372,7 +379,7 @@ class _Interpreter(ast.NodeVisitor):
         if not isinstance(container, (list, tuple, str)):
             raise ExpressionError(f"only lists and strings can be sliced; got {container!r}")
         parts = [None if part is None else self.visit(part) for part in (bounds.lower, bounds.upper, bounds.step)]
-        if any(part is not None and (not isinstance(part, int) or isinstance(part, bool)) for part in parts):
+        if any(part is not None and not _is_whole(part) for part in parts):
             raise ExpressionError(f"slice bounds are whole numbers; got {parts[0]!r}:{parts[1]!r}:{parts[2]!r}")
         if parts[2] == 0:
             raise ExpressionError("a slice step cannot be zero")
