@@ -5,9 +5,9 @@ concatenate them, and the check that a built network's heads add up to it."""
 from __future__ import annotations
 
 from builder.errors import SpecError
+from layers.boxes import AnchorLevel, anchor_boxes, anchor_count_in_words
 
 from ..data.pipeline import model_image_shape
-from .boxes import AnchorLevel, anchor_boxes
 
 
 def anchor_levels(settings: dict) -> list:
@@ -16,19 +16,9 @@ def anchor_levels(settings: dict) -> list:
             for level in settings["anchors"]]
 
 
-def anchor_layout(settings: dict, image_size: tuple) -> list:
-    """Per level: (stride, rows, columns, anchors per cell), in the heads' order."""
-    height, width = image_size
-    return [(level.stride, -(-height // level.stride), -(-width // level.stride),
-             len(level.sizes) * len(level.aspect_ratios)) for level in anchor_levels(settings)]
-
-
 def describe_anchors(settings: dict, image_size: tuple) -> str:
     """'480 (8x8 cells x 6 at stride 8 + 4x4 cells x 6 at stride 16)': `summary`'s and errors' words."""
-    layout = anchor_layout(settings, image_size)
-    total = sum(rows * cols * per_cell for _, rows, cols, per_cell in layout)
-    parts = [f"{rows}x{cols} cells x {per_cell} at stride {stride}" for stride, rows, cols, per_cell in layout]
-    return f"{total:,} ({' + '.join(parts)})"
+    return anchor_count_in_words(anchor_levels(settings), image_size)
 
 
 def check_network(network, settings: dict) -> int:

@@ -5,17 +5,8 @@ generated `shapes_boxes` data."""
 import numpy as np
 import pytest
 
-from trainers.detection.boxes import (
-    IGNORED,
-    NEGATIVE,
-    AnchorLevel,
-    anchor_boxes,
-    batched_non_max_suppression,
-    decode,
-    encode,
-    match_anchors,
-    non_max_suppression,
-)
+from layers.boxes import AnchorLevel, anchor_boxes, non_max_suppression
+from trainers.detection.boxes import IGNORED, NEGATIVE, batched_non_max_suppression, decode, encode, match_anchors
 from trainers.detection.data import generate_shapes_boxes
 
 

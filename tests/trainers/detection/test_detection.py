@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from builder.cli.main import main
-from trainers.detection.boxes import anchor_boxes, encode, match_anchors, non_max_suppression
+from layers.boxes import anchor_boxes, non_max_suppression
+from trainers.detection.boxes import encode, match_anchors
 from trainers.detection.data import generate_shapes_boxes
 from trainers.detection.metrics import coco_average_precision
 
