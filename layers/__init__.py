@@ -12,11 +12,13 @@ from .layer_scale import LayerScale
 from .local_response_normalization import LocalResponseNormalization
 from .pair_distance import PairDistance
 from .position_embedding import PositionEmbedding
+from .region_proposals import RegionProposals
+from .roi_align import RoIAlign
 from .sampling import Sampling
 from .slice import Slice
 from .spectral_normalization import SpectralNormalization
 from .transposed_convolution import Conv2DTranspose
 
 __all__ = ["AdaptedNormalization", "ClassToken", "Conv2DTranspose", "CropToMatch", "DropPath", "LayerScale",
-           "LocalResponseNormalization", "PairDistance", "PositionEmbedding", "Sampling", "Slice",
-           "SpectralNormalization"]
+           "LocalResponseNormalization", "PairDistance", "PositionEmbedding", "RegionProposals", "RoIAlign",
+           "Sampling", "Slice", "SpectralNormalization"]

@@ -66,6 +66,9 @@ SAMPLES = {
     "token_embedding": ({"input_dim": 10, "output_dim": 4}, (5,)),
     "class_token": ({"initializer": "ones"}, (5, 3)),
     "position_embedding": ({}, (5, 3)),
+    "roi_align": ({"size": 2, "strides": [1], "sampling_ratio": 1, "aligned": False}, [(3, 4), (4, 4, 2)]),
+    "region_proposals": ({"image_size": [16, 16], "strides": [8], "sizes": [4, 8], "aspect_ratios": [1.0],
+                          "pre_nms": 6, "post_nms": 3}, [(8,), (8, 4)]),
 }
 # Types whose sample input is not the default uniform(0.1, 1) floats: integer token ids.
 TOKEN_IDS = {"token_embedding": 10}

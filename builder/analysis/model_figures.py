@@ -79,6 +79,7 @@ def _input_shapes(layer) -> list:
 
 
 AXIS_MIXING = {"Reshape", "Permute"}
+BOX_READING = {"RegionProposals", "RoIAlign"}  # what a value sees depends on the boxes, not the layer
 
 
 def _merged(fields: list):
@@ -96,6 +97,8 @@ def _field(layer, kind, inputs: list, in_shape, out_shape):
     if merged is None:
         return None
     rf, jump = merged
+    if kind in BOX_READING:
+        return None
     if kind in AXIS_MIXING:  # from or to a vector, every value sees all the vector's field
         vector = (in_shape is not None and len(in_shape) == 1) or (out_shape is not None and len(out_shape) == 1)
         return merged if vector else None

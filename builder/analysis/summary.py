@@ -58,8 +58,9 @@ def format_table(report: dict) -> str:
                "(float32)")
     if any(_untracked_field(row) for row in report["layers"]):
         out.append("Receptive field and jump '-' on a layer with spatial axes: not tracked after a reshape or "
-                   "permute that keeps spatial axes (it mixes them), a merge of fields over different axes, or a "
-                   "model with several inputs called as a layer")
+                   "permute that keeps spatial axes (it mixes them), a merge of fields over different axes, a "
+                   "layer that reads where boxes say (region proposals, RoI Align), or a model with several "
+                   "inputs called as a layer")
     for key, value in report.get("training", {}).items():
         out.append(f"{key.capitalize()} (train: section): {value}")
     for key, check in report.get("expect", {}).items():

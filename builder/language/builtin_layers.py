@@ -398,6 +398,39 @@ _register_own("position_embedding", lambda own: own.PositionEmbedding, {
 }, "learned position embeddings added to a sequence, x + table, one row per position (ViT, BERT) "
    "(layers.PositionEmbedding)", category="tokens")
 
+# Two-stage detection ---------------------------------------------------------------------------
+_register_own("region_proposals", lambda own: own.RegionProposals, {
+    "image_size": Arg("ints", REQUIRED, "the network input's [height, width] in pixels", minimum=1),
+    "strides": Arg("ints", 16, "image pixels per cell of each level the RPN head predicts at", minimum=1),
+    "sizes": Arg("numbers", [32, 64, 128], "anchor sizes (square root of the area), split evenly among the "
+                                           "levels in order", minimum=0),
+    "aspect_ratios": Arg("numbers", [0.5, 1.0, 2.0], "anchor width / height, the same at every level", minimum=0),
+    "variance": Arg("numbers", [1.0, 1.0, 1.0, 1.0], "the offsets' scaling, in their order: centre y, centre x, "
+                                                     "height, width", minimum=0),
+    "pre_nms": Arg("int", 1000, "the best-scoring boxes per image that reach non-maximum suppression", minimum=1),
+    "post_nms": Arg("int", 300, "the proposals kept per image", minimum=1),
+    "nms_iou": Arg("number", 0.7, "a box overlapping a better one by more than this is removed", minimum=0),
+    "min_size": Arg("number", 1.0, "boxes narrower or shorter than this (pixels) are dropped", minimum=0),
+}, "Faster R-CNN's proposals from a Region Proposal Network: objectness and offsets at every anchor decoded, "
+   "clipped, small boxes dropped, the best pre_nms kept, non-maximum suppression, the best post_nms out, zero "
+   "boxes after the last; from: [objectness, offsets] (layers.RegionProposals)", inputs="many",
+    category="detection")
+_register_own("roi_align", lambda own: own.RoIAlign, {
+    "size": Arg("ints", 7, "the output grid per box: n or [height, width]", minimum=1),
+    "strides": Arg("ints", 16, "image pixels per feature pixel of each map, one per map (a pyramid's: powers of "
+                               "two, each twice the one before)", minimum=1),
+    "sampling_ratio": Arg("int", 2, "bilinear samples per bin along each axis", minimum=1),
+    "aligned": Arg("bool", True, "shift boxes by half a feature pixel, so a pixel's centre maps to its value "
+                                 "(Detectron2's aligned=True; false: torchvision's default)"),
+    "canonical_size": Arg("number", 224, "with several maps: the box size (square root of its area) read at "
+                                         "canonical_stride; twice as large, at twice the stride (FPN, eq. 1)",
+                          minimum=0),
+    "canonical_stride": Arg("int", 16, "with several maps: the stride a box of canonical_size is read at",
+                            minimum=1),
+}, "RoI Align (Mask R-CNN): a fixed grid of bilinear samples per box from a feature map, or from the pyramid "
+   "level each box's size chooses; from: [boxes, map, ...], out (boxes, size, size, channels) "
+   "(layers.RoIAlign)", inputs="many", category="detection")
+
 # Merges ----------------------------------------------------------------------------------------
 BROADCAST_RULE = ("inputs of the same rank broadcast: each axis equal, or 1 in one input "
                   "((H, W, C) with a (1, 1, C) gate)")

@@ -145,7 +145,7 @@ class LayerType:
         if self.inputs == "one" and count != 1:
             return f"{self.name} takes one input; got {count} in `from`"
         if self.inputs == "many" and count < 2:
-            return f"{self.name} merges several inputs: list at least two in `from`"
+            return f"{self.name} takes several inputs: list at least two in `from`"
         if isinstance(self.inputs, tuple) and not 1 <= count <= len(self.inputs):
             return f"{self.name} takes {self.describe_inputs()}; got {count} in `from`"
         return ""

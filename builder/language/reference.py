@@ -15,7 +15,7 @@ from .schema import TOP_LEVEL_KEYS, construct_schemas
 from .train_section import TRAINERS
 
 CATEGORY_ORDER = ("conv", "core", "pooling", "normalization", "regularization", "activation", "reshaping",
-                  "merge", "attention", "tokens", "preprocessing", "embedding", "generative")
+                  "merge", "attention", "tokens", "detection", "preprocessing", "embedding", "generative")
 NODE_KEYS = {
     "name": "the node's name; others refer to it in `from`, and a named block call's output layer carries it",
     "from": "the node's input(s): a name, `name[index]` for one output of several, or a list for merges",
