@@ -87,32 +87,9 @@ class RoIAlign(keras.layers.Layer):
         return ops.cast(ops.clip(log_stride - math.log2(self.strides[0]), 0, len(self.strides) - 1), "int32")
 
     def _align(self, boxes, features, stride):
-        offset = 0.5 if self.aligned else 0.0
-        scaled = boxes / stride - offset
-        rows = self._weights(scaled[..., 1], scaled[..., 3], self.size[0], features.shape[1])
-        cols = self._weights(scaled[..., 0], scaled[..., 2], self.size[1], features.shape[2])
+        rows, cols = bin_weights(boxes / stride, self.size, features.shape[1:3], self.sampling_ratio, self.aligned,
+                                 self.compute_dtype)
         return ops.einsum("brph,bhwc,brqw->brpqc", rows, ops.cast(features, self.compute_dtype), cols)
-
-    def _weights(self, start, end, bins, length):
-        """(batch, boxes, bins, length): each bin's mean bilinear weights over the map's `length`
-        positions along one axis, for boxes from `start` to `end` (feature pixels)."""
-        extent = end - start
-        if not self.aligned:
-            extent = ops.maximum(extent, 1.0)
-        samples = bins * self.sampling_ratio
-        fractions = (ops.arange(samples, dtype=self.compute_dtype) + 0.5) / samples  # along the box
-        points = start[..., None] + extent[..., None] * fractions  # (batch, boxes, samples)
-        inside = ops.cast(ops.logical_and(points >= -1.0, points <= length), self.compute_dtype)
-        points = ops.clip(points, 0.0, length - 1)
-        lower = ops.floor(points)
-        upper = ops.minimum(lower + 1, length - 1)
-        upper_weight = points - lower
-        positions = ops.arange(length, dtype=self.compute_dtype)
-        weights = ((1 - upper_weight)[..., None] * ops.cast(positions == lower[..., None], self.compute_dtype)
-                   + upper_weight[..., None] * ops.cast(positions == upper[..., None], self.compute_dtype))
-        weights = weights * inside[..., None]
-        batch_boxes = ops.shape(weights)[:2]
-        return ops.mean(ops.reshape(weights, (*batch_boxes, bins, self.sampling_ratio, length)), axis=3)
 
     def compute_output_shape(self, input_shape):
         boxes, features = input_shape[0], input_shape[1]
@@ -122,3 +99,37 @@ class RoIAlign(keras.layers.Layer):
         return {**super().get_config(), "size": list(self.size), "strides": list(self.strides),
                 "sampling_ratio": self.sampling_ratio, "aligned": self.aligned,
                 "canonical_size": self.canonical_size, "canonical_stride": self.canonical_stride}
+
+
+def bin_weights(boxes, size: tuple, map_size: tuple, sampling_ratio: int, aligned: bool, dtype="float32"):
+    """RoI Align as two weight matrices: for `boxes` (batch, boxes, 4) xyxy in map pixels, the row
+    weights (batch, boxes, size[0], height) and column weights (batch, boxes, size[1], width) such
+    that rows @ map @ cols^T is each box's grid of bin means of bilinear samples."""
+    offset = 0.5 if aligned else 0.0
+    rows = _axis_weights(boxes[..., 1] - offset, boxes[..., 3] - offset, size[0], map_size[0], sampling_ratio,
+                         aligned, dtype)
+    cols = _axis_weights(boxes[..., 0] - offset, boxes[..., 2] - offset, size[1], map_size[1], sampling_ratio,
+                         aligned, dtype)
+    return rows, cols
+
+
+def _axis_weights(start, end, bins: int, length: int, sampling_ratio: int, aligned: bool, dtype):
+    """(batch, boxes, bins, length): each bin's mean bilinear weights over the map's `length`
+    positions along one axis, for boxes from `start` to `end` (map pixels)."""
+    extent = end - start
+    if not aligned:
+        extent = ops.maximum(extent, 1.0)
+    samples = bins * sampling_ratio
+    fractions = (ops.arange(samples, dtype=dtype) + 0.5) / samples  # along the box
+    points = start[..., None] + extent[..., None] * fractions  # (batch, boxes, samples)
+    inside = ops.cast(ops.logical_and(points >= -1.0, points <= length), dtype)  # zero further out
+    points = ops.clip(points, 0.0, length - 1)
+    lower = ops.floor(points)
+    upper = ops.minimum(lower + 1, length - 1)
+    upper_weight = points - lower
+    positions = ops.arange(length, dtype=dtype)
+    weights = ((1 - upper_weight)[..., None] * ops.cast(positions == lower[..., None], dtype)
+               + upper_weight[..., None] * ops.cast(positions == upper[..., None], dtype))
+    weights = weights * inside[..., None]
+    batch_boxes = ops.shape(weights)[:2]
+    return ops.mean(ops.reshape(weights, (*batch_boxes, bins, sampling_ratio, length)), axis=3)
