@@ -55,6 +55,13 @@ def test_forward_pass_at_small_input(path):
             np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-4)
     elif trainer == "adversarial":  # the generator: latent vectors -> tanh images
         assert outputs[0].ndim == 4 and np.abs(outputs[0]).max() <= 1
+    elif trainer == "detection" and len(outputs) == 3:  # two stages: proposals, class logits, box offsets
+        (proposals, logits, offsets), classes, regions = outputs, small.params["classes"], small.params["regions"]
+        assert proposals.shape[1:] == (regions, 4) and offsets.shape[1:] == (regions, 4)
+        assert logits.shape[1:] == (regions, classes + 1)  # background first
+        size = x.shape[1]
+        assert proposals.min() >= 0 and proposals.max() <= size
+        assert (proposals[..., 2:] >= proposals[..., :2]).all()
     elif trainer == "detection":  # per anchor: class logits, box offsets; the heads start at a 1% score
         (logits, offsets), classes = outputs, small.params["classes"]
         assert logits.shape[1:] == (offsets.shape[1], classes) and offsets.shape[2] == 4

@@ -309,8 +309,9 @@ for _entry in (
     TrainerEntry("adversarial", "a generator and a discriminator (GAN), each with its own optimizer",
                  _trainer_class_adversarial, ADVERSARIAL_SETTINGS,
                  ADVERSARIAL_OPTIONS),
-    TrainerEntry("detection", "a single-shot detector: anchors matched by IoU, focal and box losses, per-class "
-                 "non-maximum suppression, COCO mAP", _trainer_class_detection, FIT_SETTINGS, DETECTION_OPTIONS),
+    TrainerEntry("detection", "a single-shot (SSD) or two-stage (Faster R-CNN) detector: anchors and regions "
+                 "matched by IoU, class and box losses, per-class non-maximum suppression, COCO mAP",
+                 _trainer_class_detection, FIT_SETTINGS, DETECTION_OPTIONS),
 ):
     TRAINERS.register(_entry.name, _entry)
 

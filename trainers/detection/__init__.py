@@ -1,5 +1,6 @@
-"""Object detection: anchors, box operations, matching and losses of the single-shot detector,
-inference with non-maximum suppression, COCO-style metrics, generated and annotation-file data.
+"""Object detection: anchors, box operations, matching and losses of the single-shot and two-stage
+detectors, inference with non-maximum suppression, COCO-style metrics, generated and
+annotation-file data.
 
 Its trainer classes import from here: `DetectionTrainer`."""
 

@@ -1,5 +1,5 @@
-"""Detections from a trained single-shot detector: its outputs decoded into boxes, scored,
-thinned by per-class non-maximum suppression (all in `keras.ops`, compiled by `predict` on
+"""Detections from a trained detector (single-shot or two-stage): its outputs decoded into boxes,
+scored, thinned by per-class non-maximum suppression (all in `keras.ops`, compiled by `predict` on
 every backend), and `detect`'s boxes in each image file's own pixels."""
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
+from layers import boxes as boxes_geometry
+
 from ..data.pipeline import Preprocessing, image_file_inputs, model_image_shape
 from ..run.folder import read_run_record, require_run_for
 from ..run.loop import load_trained_model
 from .anchors import anchors_for
-from .boxes import batched_non_max_suppression, decode
+from .boxes import DELTA_VARIANCE, batched_non_max_suppression, decode
+from .two_stage import check_two_stage, proposal_layer
 
 BATCH = 32  # images per predict call in `detect`
 
@@ -36,30 +39,60 @@ class DecodeDetections(keras.layers.Layer):
         self.settings = settings
 
     def call(self, logits, deltas):
-        settings = self.settings
         height, width = self.image_size
         scores_per_class = ops.sigmoid(ops.cast(logits, "float32"))
         scores, classes = ops.max(scores_per_class, axis=-1), ops.argmax(scores_per_class, axis=-1)
         boxes = decode(self.anchors, ops.cast(deltas, "float32"))
         boxes = ops.clip(boxes, 0.0, ops.convert_to_tensor([width, height, width, height], "float32"))
-        candidates = min(settings["candidates"], int(self.anchors.shape[0]))
-        scores, best = ops.top_k(scores, k=candidates)
-        boxes = ops.take_along_axis(boxes, best[..., None], axis=-2)
-        classes = ops.take_along_axis(classes, best, axis=-1)
-        keep, count = batched_non_max_suppression(boxes, scores, classes, settings["max_detections"],
-                                                  settings["nms_iou"], settings["score_threshold"])
-        valid = ops.arange(ops.shape(keep)[-1])[None, :] < count[:, None]
-        boxes = ops.take_along_axis(boxes, keep[..., None], axis=-2)
-        scores = ops.where(valid, ops.take_along_axis(scores, keep, axis=-1), -1.0)
-        classes = ops.where(valid, ops.take_along_axis(classes, keep, axis=-1), -1)
-        return boxes, scores, classes, count
+        return select_detections(boxes, scores, classes, self.settings)
+
+
+class DecodeRegions(keras.layers.Layer):
+    """A two-stage network's outputs as detections, in `DecodeDetections`' form: each region's box
+    decoded from its offsets and clipped, its best class other than background with that class's
+    softmax probability; zero-size regions (the proposals' padding) never kept; then as there."""
+
+    def __init__(self, image_size: tuple, settings: dict, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = tuple(image_size)
+        self.settings = settings
+
+    def call(self, proposals, logits, offsets):
+        height, width = self.image_size
+        probabilities = ops.softmax(ops.cast(logits, "float32"), axis=-1)[..., 1:]
+        scores, classes = ops.max(probabilities, axis=-1), ops.argmax(probabilities, axis=-1)
+        boxes = boxes_geometry.decode(ops.cast(proposals, "float32"), ops.cast(offsets, "float32"), DELTA_VARIANCE)
+        boxes = ops.clip(boxes, 0.0, ops.convert_to_tensor([width, height, width, height], "float32"))
+        real = (proposals[..., 2] - proposals[..., 0]) * (proposals[..., 3] - proposals[..., 1]) > 0
+        return select_detections(boxes, ops.where(real, scores, -1.0), classes, self.settings)
+
+
+def select_detections(boxes, scores, classes, settings: dict):
+    """The `candidates` best-scoring boxes, per-class non-maximum suppression, at most
+    `max_detections`: (boxes (batch, max, 4), scores (-1 where invalid), classes (-1), count)."""
+    candidates = min(settings["candidates"], int(boxes.shape[-2]))
+    scores, best = ops.top_k(scores, k=candidates)
+    boxes = ops.take_along_axis(boxes, best[..., None], axis=-2)
+    classes = ops.take_along_axis(classes, best, axis=-1)
+    keep, count = batched_non_max_suppression(boxes, scores, classes, settings["max_detections"],
+                                              settings["nms_iou"], settings["score_threshold"])
+    valid = ops.arange(ops.shape(keep)[-1])[None, :] < count[:, None]
+    boxes = ops.take_along_axis(boxes, keep[..., None], axis=-2)
+    scores = ops.where(valid, ops.take_along_axis(scores, keep, axis=-1), -1.0)
+    classes = ops.where(valid, ops.take_along_axis(classes, keep, axis=-1), -1)
+    return boxes, scores, classes, count
 
 
 def detector(network, settings: dict) -> keras.Model:
-    """The network followed by `DecodeDetections`: images in, detections out (compiled by predict)."""
+    """The network followed by `DecodeDetections` (or `DecodeRegions` for a two-stage network):
+    images in, detections out (compiled by predict)."""
     size = model_image_shape(network)[:2]
-    logits, deltas = network.outputs[:2]
-    outputs = DecodeDetections(anchors_for(settings, size), size, settings)(logits, deltas)
+    if proposal_layer(network) is not None:
+        check_two_stage(network)
+        outputs = DecodeRegions(size, settings)(*network.outputs[:3])
+    else:
+        logits, deltas = network.outputs[:2]
+        outputs = DecodeDetections(anchors_for(settings, size), size, settings)(logits, deltas)
     return keras.Model(network.inputs, outputs, name=f"{network.name}_detector")
 
 

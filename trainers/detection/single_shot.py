@@ -1,4 +1,5 @@
-"""The detection trainer: a single-shot detector (SSD, RetinaNet) built from a spec.
+"""The detection trainer: a single-shot detector (SSD, RetinaNet) built from a spec, or a two-stage
+one (`trainers.detection.two_stage`: a network with a `region_proposals` layer).
 
 The spec's main model outputs, per anchor, class logits (anchors, classes) and box offsets
 (anchors, 4); `train.detection.anchors` declares the anchor set (strides, sizes, aspect ratios)
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 import keras
 from keras import ops
 from keras.utils import bounding_boxes
+
+from layers.boxes import anchor_count_in_words
 
 from ..data.datasets import load_dataset
 from ..data.pipeline import (
@@ -41,6 +44,7 @@ from .boxes import BOX_FORMAT, IGNORED, decode, encode, match_anchors
 from .inference import detect_batches, detector
 from .metrics import coco_average_precision
 from .options import DETECTION_OPTIONS
+from .two_stage import TwoStageTraining, proposal_layer
 
 MIN_BOX_SIZE = 1.0  # pixels: an augmented box narrower or lower than this has left the image
 SHOWN_SCORE = 0.3  # detections.png draws the detections scoring at least this (mAP counts them all)
@@ -118,10 +122,13 @@ class DetectionTraining(keras.Model):
         return cls(network, **config)
 
 
-def wrap(model, config: dict) -> DetectionTraining:
-    """The training wrapper around a spec-built detector (a resumed checkpoint already is one)."""
-    if isinstance(model, DetectionTraining):
+def wrap(model, config: dict) -> DetectionTraining | TwoStageTraining:
+    """The training wrapper around a spec-built detector, single-shot or two-stage (a resumed
+    checkpoint already is one)."""
+    if isinstance(model, (DetectionTraining, TwoStageTraining)):
         return model
+    if proposal_layer(model) is not None:
+        return TwoStageTraining(model, config["detection"], config["seed"], name=f"{model.name}_training")
     return DetectionTraining(model, config["detection"], name=f"{model.name}_training")
 
 
@@ -253,6 +260,10 @@ class DetectionTrainer(Trainer):
     options = DETECTION_OPTIONS
 
     def summary_figures(self, model, config: dict) -> dict:
+        proposals = proposal_layer(model)
+        if proposals is not None:
+            count = anchor_count_in_words(proposals.levels(), proposals.image_size)
+            return {"anchors": f"{count}, in region_proposals '{proposals.name}' (two stages)"}
         return {"anchors": describe_anchors(config["detection"], model_image_shape(model)[:2])}
 
     def fit(self, job: TrainingJob) -> dict:
