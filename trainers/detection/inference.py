@@ -13,13 +13,11 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
-from layers import boxes as boxes_geometry
-
 from ..data.pipeline import Preprocessing, image_file_inputs, model_image_shape
 from ..run.folder import read_run_record, require_run_for
 from ..run.loop import load_trained_model
 from .anchors import anchors_for
-from .boxes import DELTA_VARIANCE, batched_non_max_suppression, decode
+from .boxes import batched_non_max_suppression, decode
 from .two_stage import check_two_stage, proposal_layer
 
 BATCH = 32  # images per predict call in `detect`
@@ -61,7 +59,8 @@ class DecodeRegions(keras.layers.Layer):
         height, width = self.image_size
         probabilities = ops.softmax(ops.cast(logits, "float32"), axis=-1)[..., 1:]
         scores, classes = ops.max(probabilities, axis=-1), ops.argmax(probabilities, axis=-1)
-        boxes = boxes_geometry.decode(ops.cast(proposals, "float32"), ops.cast(offsets, "float32"), DELTA_VARIANCE)
+        # the regions' offsets use Faster R-CNN's scaling (10, 10, 5, 5), which is SSD's variance
+        boxes = decode(ops.cast(proposals, "float32"), ops.cast(offsets, "float32"))
         boxes = ops.clip(boxes, 0.0, ops.convert_to_tensor([width, height, width, height], "float32"))
         real = (proposals[..., 2] - proposals[..., 0]) * (proposals[..., 3] - proposals[..., 1]) > 0
         return select_detections(boxes, ops.where(real, scores, -1.0), classes, self.settings)
