@@ -50,6 +50,11 @@ def anchor_count_in_words(levels, image_size: tuple) -> str:
     return f"{total:,} ({' + '.join(parts)})"
 
 
+def has_area(boxes):
+    """Which boxes are real: the region proposal layer pads its output with zero-size boxes."""
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1]) > 0
+
+
 def encode(anchors, boxes, variance):
     """Offsets of `boxes` from `anchors` (centre shift over anchor size, log size ratio), each
     divided by its `variance`."""

@@ -88,8 +88,7 @@ class RegionProposals(keras.layers.Layer):
         offsets = ops.minimum(offsets, bound)
         height, width = self.image_size
         boxes = decode(ops.convert_to_tensor(self.anchors()), offsets, self.variance)
-        boxes = ops.stack([ops.clip(boxes[..., 0], 0, width), ops.clip(boxes[..., 1], 0, height),
-                           ops.clip(boxes[..., 2], 0, width), ops.clip(boxes[..., 3], 0, height)], axis=-1)
+        boxes = ops.clip(boxes, 0.0, ops.convert_to_tensor([width, height, width, height], "float32"))
         large_enough = ops.logical_and(boxes[..., 2] - boxes[..., 0] >= self.min_size,
                                        boxes[..., 3] - boxes[..., 1] >= self.min_size)
         scores = ops.where(large_enough, scores, _DROPPED)

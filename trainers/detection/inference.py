@@ -13,6 +13,8 @@ import numpy as np
 from keras import ops
 from PIL import Image
 
+from layers.boxes import has_area
+
 from ..data.pipeline import Preprocessing, image_file_inputs, model_image_shape
 from ..run.folder import read_run_record, require_run_for
 from ..run.loop import load_trained_model
@@ -62,8 +64,7 @@ class DecodeRegions(keras.layers.Layer):
         # the regions' offsets use Faster R-CNN's scaling (10, 10, 5, 5), which is SSD's variance
         boxes = decode(ops.cast(proposals, "float32"), ops.cast(offsets, "float32"))
         boxes = ops.clip(boxes, 0.0, ops.convert_to_tensor([width, height, width, height], "float32"))
-        real = (proposals[..., 2] - proposals[..., 0]) * (proposals[..., 3] - proposals[..., 1]) > 0
-        return select_detections(boxes, ops.where(real, scores, -1.0), classes, self.settings)
+        return select_detections(boxes, ops.where(has_area(proposals), scores, -1.0), classes, self.settings)
 
 
 def select_detections(boxes, scores, classes, settings: dict):

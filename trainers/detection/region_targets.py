@@ -9,7 +9,7 @@ from __future__ import annotations
 from keras import ops, random
 from keras.utils import bounding_boxes
 
-from layers.boxes import BOX_FORMAT, encode
+from layers.boxes import BOX_FORMAT, encode, has_area
 from layers.roi_align import bin_weights
 
 from .boxes import DELTA_VARIANCE, NEGATIVE, match_anchors
@@ -58,8 +58,8 @@ def sample_regions(proposals, boxes, classes, count: int, positive_fraction: flo
     iou = bounding_boxes.compute_iou(candidates, boxes, BOX_FORMAT)  # (batch, candidates, boxes)
     iou = ops.where(valid_boxes[:, None, :], iou, -1.0)
     best_iou, best = ops.max(iou, axis=-1), ops.argmax(iou, axis=-1)
-    real = ops.logical_and((candidates[..., 2] - candidates[..., 0]) * (candidates[..., 3] - candidates[..., 1]) > 0,
-                           ops.concatenate([ops.ones_like(proposals[..., 0], "bool"), valid_boxes], axis=1))
+    listed = ops.concatenate([ops.ones_like(proposals[..., 0], "bool"), valid_boxes], axis=1)  # not padding
+    real = ops.logical_and(has_area(candidates), listed)
     labels = ops.where(real, ops.where(best_iou >= positive_iou, POSITIVE_LABEL, NEGATIVE_LABEL), IGNORED_LABEL)
     chosen = sample_balanced(labels, count, positive_fraction, seed)
     order = ops.argsort(-ops.cast(chosen, "float32"), axis=-1)[:, :count]  # the chosen first
