@@ -133,6 +133,21 @@ def backend() -> str:
 ONCE = ("backend_free", "backends_named")
 
 
+def pytest_collection_finish(session):
+    """A module whose tests share trained runs (`xdist_group`) must stay on one worker, else each
+    worker trains them again and the suite takes far longer while staying green. pytest-xdist marks
+    a test's group in its node id; refuse to run, naming the cause, when that mark is lost."""
+    if not getattr(session.config.option, "loadgroup", False):  # not an xdist worker under --dist loadgroup
+        return
+    lost = [item.nodeid for item in session.items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+    if lost:
+        message = (f"pytest-xdist did not group {len(lost)} tests marked xdist_group (first: {lost[0]}): "
+                   "this pytest and pytest-xdist do not work together (pytest-dev/pytest-xdist#1386); "
+                   "install the pytest version pyproject.toml's test extra names")
+        print(message, file=sys.__stderr__)  # a worker's exception reaches the console only as xdist's INTERNALERROR
+        raise pytest.UsageError(message)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `backend_free` (the spec language's schema, the house rules, the install, the
     docs' text) never touch a Keras backend, and tests marked `backends_named` choose their
