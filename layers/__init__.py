@@ -12,6 +12,7 @@ from .layer_scale import LayerScale
 from .local_response_normalization import LocalResponseNormalization
 from .pair_distance import PairDistance
 from .position_embedding import PositionEmbedding
+from .region_batch import BatchToRegions, RegionsToBatch
 from .region_proposals import RegionProposals
 from .roi_align import RoIAlign
 from .sampling import Sampling
@@ -19,6 +20,6 @@ from .slice import Slice
 from .spectral_normalization import SpectralNormalization
 from .transposed_convolution import Conv2DTranspose
 
-__all__ = ["AdaptedNormalization", "ClassToken", "Conv2DTranspose", "CropToMatch", "DropPath", "LayerScale",
-           "LocalResponseNormalization", "PairDistance", "PositionEmbedding", "RegionProposals", "RoIAlign",
-           "Sampling", "Slice", "SpectralNormalization"]
+__all__ = ["AdaptedNormalization", "BatchToRegions", "ClassToken", "Conv2DTranspose", "CropToMatch", "DropPath",
+           "LayerScale", "LocalResponseNormalization", "PairDistance", "PositionEmbedding", "RegionProposals",
+           "RegionsToBatch", "RoIAlign", "Sampling", "Slice", "SpectralNormalization"]

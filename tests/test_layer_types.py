@@ -69,6 +69,9 @@ SAMPLES = {
     "roi_align": ({"size": 2, "strides": [1], "sampling_ratio": 1, "aligned": False}, [(3, 4), (4, 4, 2)]),
     "region_proposals": ({"image_size": [16, 16], "strides": [8], "sizes": [4, 8], "aspect_ratios": [1.0],
                           "pre_nms": 6, "post_nms": 3}, [(8,), (8, 4)]),
+    # One region per image, so the examples (the sample's two) match the targets of the training step.
+    "regions_to_batch": ({}, (1, 2, 2, 3)),
+    "batch_to_regions": ({}, [(2, 2, 3), (1, 4)]),
 }
 # Types whose sample input is not the default uniform(0.1, 1) floats: integer token ids.
 TOKEN_IDS = {"token_embedding": 10}

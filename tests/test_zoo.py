@@ -55,10 +55,13 @@ def test_forward_pass_at_small_input(path):
             np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-4)
     elif trainer == "adversarial":  # the generator: latent vectors -> tanh images
         assert outputs[0].ndim == 4 and np.abs(outputs[0]).max() <= 1
-    elif trainer == "detection" and len(outputs) == 3:  # two stages: proposals, class logits, box offsets
-        (proposals, logits, offsets), classes, regions = outputs, small.params["classes"], small.params["regions"]
+    elif trainer == "detection" and len(outputs) in (3, 4):  # two stages: proposals, class logits, box offsets
+        (proposals, logits, offsets, *masks), classes = outputs, small.params["classes"]
+        regions = small.params["regions"]
         assert proposals.shape[1:] == (regions, 4) and offsets.shape[1:] == (regions, 4)
         assert logits.shape[1:] == (regions, classes + 1)  # background first
+        for mask in masks:  # Mask R-CNN: a square mask's logits per class for every region
+            assert mask.shape[1] == regions and mask.shape[2] == mask.shape[3] and mask.shape[4] == classes
         size = x.shape[1]
         assert proposals.min() >= 0 and proposals.max() <= size
         assert (proposals[..., 2:] >= proposals[..., :2]).all()

@@ -120,6 +120,9 @@ for _name, _entry in {
     "shapes_boxes": DatasetEntry(lambda config: _detection_data().load_shapes_boxes(config),
                                  "generated images of 1 to 5 circles, squares and triangles, each with its box "
                                  "and class (detection)"),
+    "shapes_instances": DatasetEntry(lambda config: _detection_data().load_shapes_instances(config),
+                                     "generated overlapping circles, squares and triangles on varied grounds, each "
+                                     "with its mask, box and class (instance segmentation)"),
     "coco": DatasetEntry(lambda config: _annotations().load_coco(config),
                          "a COCO detection annotation file; its images under data.images (default: its folder)",
                          path="file"),

@@ -430,6 +430,14 @@ _register_own("roi_align", lambda own: own.RoIAlign, {
 }, "RoI Align (Mask R-CNN): a fixed grid of bilinear samples per box from a feature map, or from the pyramid "
    "level each box's size chooses; from: [boxes, map, ...], out (boxes, size, size, channels) "
    "(layers.RoIAlign)", inputs="many", category="detection")
+_register_own("regions_to_batch", lambda own: own.RegionsToBatch, {},
+              "each region as its own example, (regions, ...) to regions more examples, so that convolutions "
+              "run on every region's grid (Mask R-CNN's mask head after roi_align); undone by batch_to_regions "
+              "(layers.RegionsToBatch)", category="detection")
+_register_own("batch_to_regions", lambda own: own.BatchToRegions, {},
+              "regions_to_batch undone: the examples grouped back into (regions, ...) per image, the region count "
+              "read from the second input (the boxes the regions were read at); from: [x, boxes] "
+              "(layers.BatchToRegions)", inputs="many", category="detection")
 
 # Merges ----------------------------------------------------------------------------------------
 BROADCAST_RULE = ("inputs of the same rank broadcast: each axis equal, or 1 in one input "

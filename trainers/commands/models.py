@@ -119,6 +119,7 @@ def cmd_detect(args) -> int:
     from pathlib import Path
 
     from ..detection.inference import detect_files
+    from ..detection.masks import to_mask
     from ..run.plots import detected_image
 
     for path in args.images:
@@ -129,10 +130,12 @@ def cmd_detect(args) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "detections.json").write_text(json.dumps(results, indent=2) + "\n")
     for number, result in enumerate(results):
-        detected_image(result, folder / f"{number:03d}_{Path(result['image']).stem}.png")
+        masks = [to_mask(d["mask"], result["height"], result["width"]) for d in result["detections"] if "mask" in d]
+        detected_image(result, folder / f"{number:03d}_{Path(result['image']).stem}.png", masks or None)
         found = ", ".join(f"{d['class']} {d['score']:.2f}" for d in result["detections"]) or "nothing"
         print(f"{result['image']}: {found}")
-    print(f"boxes: {folder / 'detections.json'}; drawn: {folder}")
+    print(f"{'boxes and masks' if any('mask' in d for r in results for d in r['detections']) else 'boxes'}: "
+          f"{folder / 'detections.json'}; drawn: {folder}")
     return 0
 
 

@@ -24,6 +24,7 @@ class Split:
     encoded = False   # elements hold encoded image bytes, decoded by the pipeline
     random_access = True  # an epoch can be put in any order without reading it
     boxes = None  # detection data: object boxes per example (see `box_columns`)
+    instance_masks = None  # instance segmentation: each object's mask (see `box_columns`)
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -70,6 +71,7 @@ class ArraySplit(Split):
     masks: np.ndarray | None = None
     boxes: np.ndarray | None = None
     box_classes: np.ndarray | None = None
+    instance_masks: np.ndarray | None = None
 
     def __len__(self):
         return len(self.images)
@@ -99,11 +101,15 @@ class ArraySplit(Split):
 
 def box_columns(split) -> dict:
     """A detection split's objects as pipeline columns: `boxes` (examples, max_objects, 4), xyxy
-    as fractions of the image's width and height (so they survive resizing), and `box_classes`
-    (examples, max_objects), -1 where an image has fewer objects."""
+    as fractions of the image's width and height (so they survive resizing), `box_classes`
+    (examples, max_objects), -1 where an image has fewer objects, and for instance segmentation
+    `instance_masks` (examples, max_objects, height, width) uint8, each object's pixels."""
     if split.boxes is None:
         return {}
-    return {"boxes": split.boxes.astype("float32"), "box_classes": split.box_classes.astype("int32")}
+    columns = {"boxes": split.boxes.astype("float32"), "box_classes": split.box_classes.astype("int32")}
+    if split.instance_masks is not None:
+        columns["instance_masks"] = split.instance_masks.astype("uint8")
+    return columns
 
 
 @dataclass

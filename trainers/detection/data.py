@@ -97,6 +97,13 @@ def load_shapes_boxes(config: dict) -> Splits:
     return split_detections(images, boxes / size, classes, config, SHAPE_CLASSES)
 
 
+def load_shapes_instances(config: dict) -> Splits:
+    """`shapes_instances` at `data.image_size` (square, default 64) with `data.count` images (default 1,500)."""
+    size = (config.get("image_size") or [64, 64])[0]
+    images, boxes, classes, masks = generate_shapes_instances(config.get("count", 1500), size, config.get("seed", 0))
+    return split_detections(images, boxes / size, classes, config, SHAPE_CLASSES, instance_masks=masks)
+
+
 def padded(objects: list, max_objects: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-image lists of (class, box) as arrays padded to the most objects in one image:
     (examples, max_objects, 4) and (examples, max_objects) with -1 for no object."""
@@ -109,15 +116,17 @@ def padded(objects: list, max_objects: int | None = None) -> tuple[np.ndarray, n
     return boxes, classes
 
 
-def split_detections(images, boxes, classes, config: dict, class_names, skipped=()) -> Splits:
+def split_detections(images, boxes, classes, config: dict, class_names, skipped=(), instance_masks=None) -> Splits:
     """Train/validation/test splits (seeded, as the other datasets') of images in memory (an array)
-    or on disk (a list of files), with boxes as fractions of each image's size."""
+    or on disk (a list of files), with boxes as fractions of each image's size and, for instance
+    segmentation, each object's mask (images in memory: (examples, max_objects, height, width))."""
     parts = split_indices(np.zeros(len(images), "int64"), config)  # one stratum: images hold several classes
     splits = []
     for part in parts:
         labels = np.zeros(len(part), "int64")
         if isinstance(images, np.ndarray):
-            splits.append(ArraySplit(images[part], labels, boxes=boxes[part], box_classes=classes[part]))
+            splits.append(ArraySplit(images[part], labels, boxes=boxes[part], box_classes=classes[part],
+                                     instance_masks=None if instance_masks is None else instance_masks[part]))
         else:
             splits.append(FileSplit([images[i] for i in part], labels, boxes=boxes[part], box_classes=classes[part]))
     channels = int(images.shape[-1]) if isinstance(images, np.ndarray) else None

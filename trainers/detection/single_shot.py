@@ -146,7 +146,8 @@ class DetectionData:
 def prepare(network, config: dict, classes: int, splits=None) -> DetectionData:
     splits = splits or load_dataset(config["data"])
     if not splits.train.has_boxes:
-        raise DataError(f"dataset '{config['data']['dataset']}' has no object boxes; use shapes_boxes, coco or voc")
+        raise DataError(f"dataset '{config['data']['dataset']}' has no object boxes; use shapes_boxes, "
+                        "shapes_instances, coco or voc")
     if config["data"].get("center_crop"):
         raise DataError("data.center_crop would cut boxes off at the image's edge; the detection trainer resizes "
                         "whole images")
@@ -183,9 +184,11 @@ def _augmentations(config: dict, shape: tuple) -> tuple[list, list]:
 
 
 def _finisher(image_size: tuple, moving=(), photometric=()):
-    """Batch -> (images, {boxes: xyxy pixels, classes}). Boxes arrive as fractions of the image;
-    the geometric layers move them with the image (Keras's bounding-box support), and a box the
-    move pushed out of the image stops being an object."""
+    """Batch -> (images, {boxes: xyxy pixels, classes[, masks]}). Boxes arrive as fractions of the
+    image; the geometric layers move them with the image (Keras's bounding-box support), and a box
+    the move pushed out of the image stops being an object. Instance masks (batch, objects, height,
+    width), resized to the model's input by nearest neighbour, move with the image (one channel
+    per object) and are cut at 0.5 after an interpolating move."""
     import tensorflow as tf
 
     height, width = image_size
@@ -193,18 +196,31 @@ def _finisher(image_size: tuple, moving=(), photometric=()):
 
     def finish(batch):
         images, boxes, classes = batch["image"], batch["boxes"] * scale, batch["box_classes"]
+        masks = None
+        if "instance_masks" in batch:  # as channels: (batch, height, width, objects)
+            masks = tf.transpose(tf.cast(batch["instance_masks"], tf.float32), [0, 2, 3, 1])
+            if tuple(masks.shape[1:3]) != (height, width):
+                masks = tf.image.resize(masks, (height, width), method="nearest")
         if moving:
-            data = {"images": images, "bounding_boxes": {"boxes": boxes, "labels": classes}}
+            # Masks ride as extra channels of the image, so one draw moves both (Keras's own
+            # segmentation_masks lose the tf.data backend beside bounding boxes under JAX).
+            channels = images.shape[-1]
+            pixels = images if masks is None else tf.concat([images, masks], axis=-1)
+            data = {"images": pixels, "bounding_boxes": {"boxes": boxes, "labels": classes}}
             for layer in moving:
                 data = layer(data, training=True)
-            images, boxes = data["images"], data["bounding_boxes"]["boxes"]
+            images, boxes = data["images"][..., :channels], data["bounding_boxes"]["boxes"]
+            masks = None if masks is None else data["images"][..., channels:]
             boxes = tf.clip_by_value(boxes, 0.0, scale)
             size = boxes[..., 2:] - boxes[..., :2]
             inside = tf.reduce_all(size >= MIN_BOX_SIZE, axis=-1)
             classes = tf.where(inside, tf.cast(data["bounding_boxes"]["labels"], tf.int32), -1)
         for layer in photometric:
             images = layer(images, training=True)
-        return images, {"boxes": boxes, "classes": classes}
+        targets = {"boxes": boxes, "classes": classes}
+        if masks is not None:
+            targets["masks"] = tf.cast(tf.transpose(masks, [0, 3, 1, 2]) >= 0.5, tf.uint8)
+        return images, targets
 
     return finish
 
@@ -231,12 +247,14 @@ def datasets(data: DetectionData, config: dict, job=None, training: bool = True)
 
 def detect_stream(model, stream) -> tuple[list, list]:
     """(detections, ground truth) for every image of an evaluation stream, in one pass; the
-    truth per image as (boxes (n, 4) in pixels, classes (n,)), padding removed."""
+    truth per image as (boxes (n, 4) in pixels, classes (n,)[, masks (n, height, width)]), padding
+    removed."""
     found, truth = [], []
     for images, targets in stream.as_numpy_iterator():
         found += detect_batches(model, [images])
-        truth += [(boxes[classes >= 0], classes[classes >= 0])
-                  for boxes, classes in zip(targets["boxes"], targets["classes"])]
+        masks = targets.get("masks", [None] * len(images))
+        truth += [(boxes[classes >= 0], classes[classes >= 0], *(() if mask is None else (mask[classes >= 0],)))
+                  for boxes, classes, mask in zip(targets["boxes"], targets["classes"], masks)]
     return found, truth
 
 

@@ -134,6 +134,13 @@ def _class_colours(plt):
     return plt.get_cmap("tab10")(np.arange(10))[:, :3]
 
 
+def _mask(ax, mask, colour, alpha: float = 0.45) -> None:
+    """An instance's mask (height, width) filled translucent in `colour` over the image."""
+    overlay = np.zeros((*mask.shape, 4))
+    overlay[mask.astype(bool)] = (*colour, alpha)
+    ax.imshow(overlay, interpolation="nearest")
+
+
 def detections(images: np.ndarray, truth: list, found: list, class_names: list, path: Path,
                min_score: float, columns: int = 4) -> None:
     """Each image with its true boxes (dashed) and the predicted ones scoring at least
@@ -146,21 +153,26 @@ def detections(images: np.ndarray, truth: list, found: list, class_names: list, 
         ax.set_xticks([])
         ax.set_yticks([])
         ax.axis("off")
-    for ax, image, (true_boxes, true_classes), predicted in zip(axes.flat, images, truth, found):
+    for ax, image, (true_boxes, true_classes, *_), predicted in zip(axes.flat, images, truth, found):
         ax.imshow(_displayable(image), cmap="gray")
         for box, label in zip(true_boxes, true_classes):
             _box(plt, ax, box, colours[int(label) % 10], linewidth=1, linestyle="--")
-        for box, score, label in zip(predicted.boxes, predicted.scores, predicted.classes):
+        masks = predicted.masks if predicted.masks is not None else [None] * len(predicted.boxes)
+        for box, score, label, mask in zip(predicted.boxes, predicted.scores, predicted.classes, masks):
             if score >= min_score:
+                if mask is not None:
+                    _mask(ax, mask, colours[int(label) % 10])
                 _box(plt, ax, box, colours[int(label) % 10], f"{class_names[int(label)]} {score:.2f}")
-    fig.suptitle(f"dashed: true boxes; solid: detections scoring {min_score:g} or more (class, score)", fontsize=9)
+    shown = "detections (and their masks, filled)" if any(p.masks is not None for p in found) else "detections"
+    fig.suptitle(f"dashed: true boxes; solid: {shown} scoring {min_score:g} or more (class, score)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def detected_image(result: dict, path: Path) -> None:
-    """One image file with the boxes `detect` found in it (a result of `detection.detect_files`)."""
+def detected_image(result: dict, path: Path, masks: list | None = None) -> None:
+    """One image file with the boxes `detect` found in it (a result of `detection.detect_files`), and
+    each one's mask (height, width) filled where `masks` are given."""
     from PIL import Image
 
     plt = _pyplot()
@@ -170,7 +182,9 @@ def detected_image(result: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 6 * pixels.shape[0] / pixels.shape[1]))
     ax.imshow(pixels)
     ax.axis("off")
-    for found in result["detections"]:
+    for k, found in enumerate(result["detections"]):
+        if masks is not None:
+            _mask(ax, masks[k], colours[found["class_index"] % 10])
         _box(plt, ax, found["box"], colours[found["class_index"] % 10], f"{found['class']} {found['score']:.2f}",
              linewidth=2, fontsize=8)
     fig.tight_layout()

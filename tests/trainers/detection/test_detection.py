@@ -294,7 +294,8 @@ def test_data_without_boxes_or_with_more_classes_than_the_heads_is_refused_in_on
 
     network = load_trained_model(trained_run[0])
     config = {"data": {"dataset": "digits"}}
-    with pytest.raises(DataError, match="dataset 'digits' has no object boxes; use shapes_boxes, coco or voc"):
+    with pytest.raises(DataError, match="dataset 'digits' has no object boxes; use shapes_boxes, shapes_instances, "
+                                        "coco or voc"):
         prepare(network, config, 3, load_dataset(config["data"]))
     images, boxes, classes = generate_shapes_boxes(20, 64)
     four = split_detections(images, boxes / 64, classes, {}, ["a", "b", "c", "d"])

@@ -37,8 +37,8 @@ def test_the_split_network_is_the_network():
     from trainers.detection.two_stage import split
 
     network = build_model(SPEC, TINY)
-    first, head = split(network)
-    assert len(first.weights) + len(head.weights) == len(network.weights)
+    first, head, masks = split(network)
+    assert masks is None and len(first.weights) + len(head.weights) == len(network.weights)
     images = np.random.default_rng(0).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
     objectness, offsets, proposals, features = first(images)
     assert tuple(objectness.shape) == (2, 8 * 8 * 3) and tuple(offsets.shape) == (2, 8 * 8 * 3, 4)
