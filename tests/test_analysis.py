@@ -28,6 +28,16 @@ def test_vgg16_macs_and_activation_memory():
     assert totals["activation_bytes"] / 1e6 == pytest.approx(60.95, rel=0.01)
 
 
+def test_a_head_run_on_every_region_counts_once_per_region():
+    """Mask R-CNN's mask head runs on each image's 32 regions (regions_to_batch): per input image its
+    convolutions cost 32 times one region's, and the two reshapes between are views."""
+    rows = {row["name"]: row for row in analyze(build_model(SPECS / "mask_rcnn_shapes.yaml"))["rows"]}
+    assert rows["conv3"]["macs"] == 32 * 14 * 14 * 32 * 3 * 3 * 64
+    assert rows["conv3"]["activation_bytes"] == 32 * 14 * 14 * 32 * 4
+    assert rows["regions_to_batch1"]["activation_bytes"] == rows["masks"]["activation_bytes"] == 0
+    assert rows["dense1"]["macs"] == 32 * 6272 * 256  # the box head reads all regions as one example's rows
+
+
 @pytest.mark.parametrize("overrides, giga_macs", [({"stride_in_3x3": True}, 4.09), (None, 3.86)])
 def test_resnet50_macs(overrides, giga_macs):
     """4.09 G is the published figure of torchvision's v1.5; v1 (keras.applications, the paper) is 3.86 G."""

@@ -8,17 +8,21 @@ whole feature map, so every layer after them sees the whole input region of the 
 as a layer passes the field through its own layers. A reshape or permute between spatial maps mixes
 their axes, so no field is tracked after it (nor after a merge of fields over different axes, or a
 sub-model with several inputs); one to or from a vector keeps the vector's field.
+Figures are per example of the model's input: after `regions_to_batch` a layer's batch holds each
+image's regions, so its MACs and memory count once per region until `batch_to_regions`.
 """
 
 from __future__ import annotations
 
 import math
 
+from layers import BatchToRegions, RegionsToBatch
+
 from ..building.layer_graph import model_graph
 from ..building.model_builder import elements
 
 # Layers whose output is a view of their input at inference: no new memory.
-VIEWS = {"Flatten", "Reshape", "Dropout", "SpatialDropout2D", "Identity", "Input"}
+VIEWS = {"Flatten", "Reshape", "Dropout", "SpatialDropout2D", "Identity", "Input", "RegionsToBatch", "BatchToRegions"}
 CONV_LIKE = {"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D",
              "Conv1D", "MaxPooling1D", "AveragePooling1D"}
 
@@ -172,12 +176,19 @@ def _analysis(model, bytes_per_value: int, input_field=OWN_INPUT) -> tuple[dict,
     a model called as a layer (None: not tracked, as for a sub-model with several inputs)."""
     graph, outputs = model_graph(model)
     fields: dict = {}
+    per_example: dict = {}  # how many of a layer's batch entries one model input makes (regions)
     rows = []
     for name, node in graph.items():
         layer = node.layer
         out_shape = _shape(layer.output) if not isinstance(layer.output, (list, tuple)) else None
         producers = [graph[p] for p in node.inputs]
         in_shape = _input_shape(layer, out_shape) if node.inputs else out_shape
+        count = per_example[producers[0].name] if producers else 1
+        if isinstance(layer, RegionsToBatch):
+            count *= in_shape[0]
+        elif isinstance(layer, BatchToRegions):
+            count //= out_shape[0]
+        per_example[name] = count
         layer, kind = _computing(layer, node.kind)
         incoming = [fields[p.name] for p in producers]
         if node.kind == "Input":
@@ -197,10 +208,10 @@ def _analysis(model, bytes_per_value: int, input_field=OWN_INPUT) -> tuple[dict,
             "class": node.kind if kind == node.kind else f"{node.kind}({kind})",
             "output_shape": [None, *out_shape] if out_shape is not None else None,
             "params": sum(math.prod(shape) for shape in node.shapes),
-            "macs": nested[0] if nested else
-            macs(layer, in_shape, out_shape) if out_shape is not None and node.kind != "Input" else 0,
-            "activation_bytes": nested[1] if nested else 0 if node.kind in VIEWS - {"Input"} or out_shape is None
-            else elements(out_shape) * bytes_per_value,
+            "macs": count * (nested[0] if nested else
+                             macs(layer, in_shape, out_shape) if out_shape is not None and node.kind != "Input" else 0),
+            "activation_bytes": count * (nested[1] if nested else 0 if node.kind in VIEWS - {"Input"}
+                                         or out_shape is None else elements(out_shape) * bytes_per_value),
             "receptive_field": [int(r) if float(r).is_integer() else round(r, 4) for r in field[0]] if field else None,
             "jump": [round(j, 4) for j in field[1]] if field else None,
         })
