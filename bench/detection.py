@@ -36,15 +36,13 @@ def images_per_second(folder) -> float:
     import json
 
     from trainers.detection.inference import detector
-    from trainers.detection.single_shot import datasets, prepare
-    from trainers.detection.two_stage import check_two_stage, proposal_layer
+    from trainers.detection.single_shot import datasets, prepare, wrap
     from trainers.run.loop import load_trained_model
 
     config = json.loads((folder / "run.json").read_text())["train"]
-    network = load_trained_model(folder)
-    finder = detector(network, config["detection"])
-    classes = check_two_stage(network) if proposal_layer(network) else int(network.outputs[0].shape[-1])
-    _, _, test = datasets(prepare(network, config, classes), config, training=False)
+    trainer = wrap(load_trained_model(folder), config)
+    finder = detector(trainer.network, config["detection"])
+    _, _, test = datasets(prepare(trainer.network, config, trainer.classes), config, training=False)
     batches = [images for images, _ in test.as_numpy_iterator()]
     finder.predict_on_batch(batches[0])
     start = time.perf_counter()

@@ -21,7 +21,7 @@ from ..run.loop import load_trained_model
 from .anchors import anchors_for
 from .boxes import batched_non_max_suppression, decode
 from .masks import to_rle
-from .two_stage import check_two_stage, proposal_layer
+from .two_stage import check_two_stage, mask_of_class, proposal_layer
 
 BATCH = 32  # images per predict call in `detect`
 
@@ -72,8 +72,7 @@ class DecodeRegions(keras.layers.Layer):
             return found[:4]
         boxes, scores, classes, count, regions = found
         region_masks = ops.take_along_axis(ops.cast(masks, "float32"), regions[:, :, None, None, None], axis=1)
-        class_masks = ops.take_along_axis(region_masks, ops.maximum(classes, 0)[:, :, None, None, None], axis=-1)
-        pasted = paste_masks(ops.sigmoid(class_masks[..., 0]), boxes, self.image_size)
+        pasted = paste_masks(ops.sigmoid(mask_of_class(region_masks, ops.maximum(classes, 0))), boxes, self.image_size)
         return boxes, scores, classes, count, pasted * ops.cast(scores >= 0, "float32")[:, :, None, None]
 
 

@@ -85,25 +85,38 @@ def _index(tensors: list, tensor) -> int:
     return next(i for i, known in enumerate(tensors) if known is tensor)
 
 
+def _distinct(tensors) -> list:
+    """The tensors in order, each once (by identity: symbolic tensors do not compare by value)."""
+    kept = []
+    for tensor in tensors:
+        if all(tensor is not known for known in kept):
+            kept.append(tensor)
+    return kept
+
+
+def mask_of_class(masks, classes):
+    """Each region's mask for one class: masks (batch, regions, m, m, classes), classes (batch,
+    regions) -> (batch, regions, m, m)."""
+    return ops.take_along_axis(masks, classes[:, :, None, None, None], axis=-1)[..., 0]
+
+
 def split(network) -> tuple[keras.Model, keras.Model, MaskBranch | None]:
     """(first stage: image -> [objectness, offsets, proposals, *maps], box head: [regions, *maps it
     reads] -> [class logits, box offsets], the mask branch or None): the same layers and weights
     as the network, cut where the proposals enter the `roi_align` layers."""
     proposals_layer = proposal_layer(network)
-    maps = []
-    for layer in network.layers:
-        if isinstance(layer, RoIAlign):
-            if layer.input[0] is not proposals_layer.output:
-                raise SpecError(f"roi_align '{layer.name}' reads boxes other than the region proposals; in a two-stage "
-                                "detector each roi_align reads `from: [proposals, map, ...]`")
-            maps += [tensor for tensor in layer.input[1:] if all(tensor is not known for known in maps)]
+    readers = [layer for layer in network.layers if isinstance(layer, RoIAlign)]
+    for layer in readers:
+        if layer.input[0] is not proposals_layer.output:
+            raise SpecError(f"roi_align '{layer.name}' reads boxes other than the region proposals; in a two-stage "
+                            "detector each roi_align reads `from: [proposals, map, ...]`")
+    maps = _distinct(tensor for layer in readers for tensor in layer.input[1:])
     objectness, offsets = proposals_layer.input
     first = keras.Model(network.input, [objectness, offsets, proposals_layer.output, *maps],
                         name=f"{network.name}_first_stage")
     masks = MaskBranch(network, maps) if len(network.outputs) == 4 else None
-    box_maps = [tensor for layer in network.layers if isinstance(layer, RoIAlign) and (masks is None or
-                layer is not masks.roi) for tensor in layer.input[1:]]
-    box_maps = [tensor for i, tensor in enumerate(box_maps) if all(tensor is not known for known in box_maps[:i])]
+    box_maps = _distinct(tensor for layer in readers if masks is None or layer is not masks.roi
+                         for tensor in layer.input[1:])
     head = keras.Model([proposals_layer.output, *box_maps], network.outputs[1:3], name=f"{network.name}_head")
     head.map_indices = [_index(maps, tensor) for tensor in box_maps]
     return first, head, masks
@@ -184,11 +197,9 @@ class TwoStageTraining(keras.Model):
         boxes = ops.take_along_axis(regions, first[..., None], axis=1)
         weights = ops.take_along_axis(positive, first, axis=1)
         true_class = ops.maximum(ops.take_along_axis(region_classes, first, axis=1) - 1, 0)
-        logits = ops.cast(self.masks.logits(boxes, maps, training=training), "float32")
-        logits = ops.take_along_axis(logits, true_class[:, :, None, None, None], axis=-1)[..., 0]
+        logits = mask_of_class(ops.cast(self.masks.logits(boxes, maps, training=training), "float32"), true_class)
         targets = mask_targets(boxes, ops.take_along_axis(matched, first, axis=1), masks, self.masks.size)
-        per_pixel = keras.losses.binary_crossentropy(targets[..., None], logits[..., None], from_logits=True)
-        per_region = ops.mean(per_pixel, axis=(-2, -1))
+        per_region = ops.mean(_sigmoid_cross_entropy(targets, logits), axis=(-2, -1))
         return ops.sum(per_region * weights) / ops.maximum(ops.sum(weights), 1.0)
 
     def get_config(self):
