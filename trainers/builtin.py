@@ -124,7 +124,8 @@ for _name, _entry in {
                                      "generated overlapping circles, squares and triangles on varied grounds, each "
                                      "with its mask, box and class (instance segmentation)"),
     "coco": DatasetEntry(lambda config: _annotations().load_coco(config),
-                         "a COCO detection annotation file; its images under data.images (default: its folder)",
+                         "a COCO annotation file (boxes; instance masks from segmentations); its images under "
+                         "data.images (default: its folder)",
                          path="file"),
     "voc": DatasetEntry(lambda config: _annotations().load_voc(config),
                         "a Pascal VOC folder: Annotations/*.xml and JPEGImages/", path="folder"),

@@ -118,8 +118,8 @@ def cmd_detect(args) -> int:
     import json
     from pathlib import Path
 
+    from ..data.instance_masks import to_mask
     from ..detection.inference import detect_files
-    from ..detection.masks import to_mask
     from ..run.plots import detected_image
 
     for path in args.images:

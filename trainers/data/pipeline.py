@@ -282,6 +282,11 @@ def _per_image(split, prep: Preprocessing, plan: StreamPlan, crop: bool):
             result["image"] = _element_image(element, prep, split.encoded, window, augment, key, plan.seed)
         if "mask" in element and prep.mask_size and split.encoded:
             result["mask"] = fit_mask_tensor(element["mask"], prep.size, prep.mask_size)
+        if "instance_rles" in element:
+            from .instance_masks import masks_at_size_tensor
+
+            result["instance_masks"] = masks_at_size_tensor(result.pop("instance_rles"),
+                                                            result.pop("instance_image_size"), prep.size)
         return result
 
     return as_written(element_map), needs_work

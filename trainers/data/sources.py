@@ -9,7 +9,7 @@ labels, never the dataset.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,7 +24,8 @@ class Split:
     encoded = False   # elements hold encoded image bytes, decoded by the pipeline
     random_access = True  # an epoch can be put in any order without reading it
     boxes = None  # detection data: object boxes per example (see `box_columns`)
-    instance_masks = None  # instance segmentation: each object's mask (see `box_columns`)
+    instance_masks = None  # instance segmentation, images in memory: each object's mask (see `box_columns`)
+    instance_rles = None  # instance segmentation, image files: each object's mask as RLE (see `box_columns`)
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -41,6 +42,14 @@ class Split:
     @property
     def has_boxes(self) -> bool:
         return self.boxes is not None
+
+    @property
+    def has_instance_masks(self) -> bool:
+        return self.instance_masks is not None or self.instance_rles is not None
+
+    def boxes_only(self) -> Split:
+        """This split without instance masks, for a detector of boxes alone (nothing to decode)."""
+        return self
 
     def elements(self):
         """All elements in their stored order."""
@@ -80,6 +89,9 @@ class ArraySplit(Split):
     def has_masks(self):
         return self.masks is not None
 
+    def boxes_only(self):
+        return replace(self, instance_masks=None)
+
     def _tensors(self):
         tensors = {"image": self.images.astype("float32"), "label": self.labels.astype("int32")}
         if self.masks is not None:
@@ -103,12 +115,18 @@ def box_columns(split) -> dict:
     """A detection split's objects as pipeline columns: `boxes` (examples, max_objects, 4), xyxy
     as fractions of the image's width and height (so they survive resizing), `box_classes`
     (examples, max_objects), -1 where an image has fewer objects, and for instance segmentation
-    `instance_masks` (examples, max_objects, height, width) uint8, each object's pixels."""
+    `instance_masks` (examples, max_objects, height, width) uint8, each object's pixels; for image
+    files, `instance_rles` (examples, max_objects), each object's mask as COCO's compressed RLE
+    text ("" for none), and `instance_image_size` (examples, 2), the height and width the RLE
+    covers. The pipeline decodes those into `instance_masks` at the model's size, image by image."""
     if split.boxes is None:
         return {}
     columns = {"boxes": split.boxes.astype("float32"), "box_classes": split.box_classes.astype("int32")}
     if split.instance_masks is not None:
         columns["instance_masks"] = split.instance_masks.astype("uint8")
+    if split.instance_rles is not None:
+        columns["instance_rles"] = np.asarray(split.instance_rles, dtype=object).astype(str)
+        columns["instance_image_size"] = split.instance_image_sizes.astype("int32")
     return columns
 
 
@@ -122,6 +140,8 @@ class FileSplit(Split):
     mask_files: list | None = None
     boxes: np.ndarray | None = None
     box_classes: np.ndarray | None = None
+    instance_rles: np.ndarray | None = None
+    instance_image_sizes: np.ndarray | None = None
     encoded = True
 
     def __len__(self):
@@ -130,6 +150,9 @@ class FileSplit(Split):
     @property
     def has_masks(self):
         return self.mask_files is not None
+
+    def boxes_only(self):
+        return replace(self, instance_rles=None, instance_image_sizes=None)
 
     def _columns(self):
         columns = {"file": np.asarray(self.files, dtype=object).astype(str), "label": self.labels.astype("int32")}

@@ -1,10 +1,12 @@
 """Object annotations in the formats people bring: a COCO JSON file with its image folder, and a
-Pascal VOC folder (`Annotations/*.xml`, `JPEGImages/`). Each becomes image files plus boxes, split
-like every dataset and streamed from disk by the pipeline.
+Pascal VOC folder (`Annotations/*.xml`, `JPEGImages/`). Each becomes image files plus boxes (and,
+from a COCO file with segmentations, each object's mask as compressed RLE text), split like every
+dataset and streamed from disk by the pipeline.
 
 A bad annotation costs one line, never the run: a box outside its image, a box of zero or negative
-size, an unknown class, or an image without a file is named (file and box) on stderr and left out;
-under `data: {strict: true}` the first one is an error instead."""
+size, an unknown class, a segmentation that cannot be read or covers nothing, or an image without
+a file is named (file and annotation) on stderr and left out; under `data: {strict: true}` the
+first one is an error instead."""
 
 from __future__ import annotations
 
@@ -14,8 +16,11 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..data.datasets import Splits, existing_path
 from ..data.image_files import check_files
+from ..data.instance_masks import checked_rle_text
 from ..errors import DataError
 from .data import padded, split_detections
 
@@ -52,21 +57,32 @@ def _relative(box, width: float, height: float) -> list:
     return [max(0.0, x1) / width, max(0.0, y1) / height, min(width, x2) / width, min(height, y2) / height]
 
 
-def _finish(config: dict, files: list, objects: list, class_names: list, problems: Problems, where) -> Splits:
-    """Check the image files themselves, drop the unreadable ones (named), and split."""
+def _finish(config: dict, files: list, objects: list, class_names: list, problems: Problems, where,
+            masks: dict | None = None) -> Splits:
+    """Check the image files themselves, drop the unreadable ones (named), and split. `masks`:
+    {"rles": per image, its objects' RLE texts (in the order of `objects`), "sizes": per image,
+    the (height, width) they cover}."""
     check = check_files(files)
     good = set(check.report(bool(config.get("strict", False)), str(where)))
     kept = [i for i, file in enumerate(files) if str(file) in good]
     boxes, classes = padded([objects[i] for i in kept])
+    instances = None
+    if masks is not None:
+        rles = np.full(classes.shape, "", dtype=object)
+        for row, i in enumerate(kept):
+            rles[row, :len(masks["rles"][i])] = masks["rles"][i]
+        instances = (rles, np.asarray([masks["sizes"][i] for i in kept], "int32").reshape(-1, 2))
     return split_detections([str(files[i]) for i in kept], boxes, classes, config, class_names,
-                            skipped=problems.found + check.bad)
+                            skipped=problems.found + check.bad, instance_rles=instances)
 
 
 # -- COCO --------------------------------------------------------------------------------------
 def load_coco(config: dict) -> Splits:
     """A COCO detection annotation file (`data.path`); images are found under `data.images`
     (default: the annotation file's folder) by their `file_name`. Classes are the file's
-    categories in order of id; crowd regions are left out (COCO's own evaluation ignores them)."""
+    categories in order of id; crowd regions are left out (COCO's own evaluation ignores them).
+    When its annotations carry `segmentation`s (polygons or RLE), the data has instance masks and
+    every object needs a readable one; a file of boxes alone is detection data."""
     path = existing_path(config, "coco", want_dir=False)
     try:
         document = json.loads(path.read_text())
@@ -83,6 +99,9 @@ def load_coco(config: dict) -> Splits:
     class_of = {category["id"]: index for index, category in enumerate(categories)}
     files, objects, index_of = [], [], {}
     listed = {image.get("id") for image in images}
+    with_masks = any(annotation.get("segmentation") and not annotation.get("iscrowd")
+                     for annotation in annotations)
+    masks = {"rles": [], "sizes": []} if with_masks else None
     for image in images:
         try:
             file, size = folder / image["file_name"], (float(image["width"]), float(image["height"]))
@@ -95,6 +114,9 @@ def load_coco(config: dict) -> Splits:
         index_of[image["id"]] = (len(files), *size)
         files.append(file)
         objects.append([])
+        if masks is not None:
+            masks["rles"].append([])
+            masks["sizes"].append((int(size[1]), int(size[0])))
     for annotation in annotations:
         if annotation.get("iscrowd"):
             continue
@@ -119,11 +141,19 @@ def load_coco(config: dict) -> Splits:
         if reason:
             problems.add(files[position], f"{described}: the box {reason}")
             continue
+        if masks is not None:
+            try:
+                if not annotation.get("segmentation"):
+                    raise ValueError("no segmentation, and in a file with masks every object needs its own")
+                masks["rles"][position].append(checked_rle_text(annotation["segmentation"], int(height), int(width)))
+            except ValueError as exc:
+                problems.add(files[position], f"{described}: {exc}")
+                continue
         objects[position].append((class_of[category_id], _relative(box, width, height)))
     if not files:
         raise DataError(f"{path}: none of its {len(images)} images is a file under {folder}; set `data.images` "
                         "to the image folder")
-    return _finish(config, files, objects, class_names, problems, path)
+    return _finish(config, files, objects, class_names, problems, path, masks)
 
 
 # -- Pascal VOC --------------------------------------------------------------------------------

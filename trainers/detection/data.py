@@ -116,10 +116,13 @@ def padded(objects: list, max_objects: int | None = None) -> tuple[np.ndarray, n
     return boxes, classes
 
 
-def split_detections(images, boxes, classes, config: dict, class_names, skipped=(), instance_masks=None) -> Splits:
+def split_detections(images, boxes, classes, config: dict, class_names, skipped=(), instance_masks=None,
+                     instance_rles=None) -> Splits:
     """Train/validation/test splits (seeded, as the other datasets') of images in memory (an array)
     or on disk (a list of files), with boxes as fractions of each image's size and, for instance
-    segmentation, each object's mask (images in memory: (examples, max_objects, height, width))."""
+    segmentation, each object's mask: images in memory, `instance_masks` (examples, max_objects,
+    height, width); image files, `instance_rles` (RLE texts (examples, max_objects), the (height,
+    width) each image's RLEs cover (examples, 2))."""
     parts = split_indices(np.zeros(len(images), "int64"), config)  # one stratum: images hold several classes
     splits = []
     for part in parts:
@@ -128,6 +131,8 @@ def split_detections(images, boxes, classes, config: dict, class_names, skipped=
             splits.append(ArraySplit(images[part], labels, boxes=boxes[part], box_classes=classes[part],
                                      instance_masks=None if instance_masks is None else instance_masks[part]))
         else:
-            splits.append(FileSplit([images[i] for i in part], labels, boxes=boxes[part], box_classes=classes[part]))
+            rles, sizes = (None, None) if instance_rles is None else (instance_rles[0][part], instance_rles[1][part])
+            splits.append(FileSplit([images[i] for i in part], labels, boxes=boxes[part], box_classes=classes[part],
+                                    instance_rles=rles, instance_image_sizes=sizes))
     channels = int(images.shape[-1]) if isinstance(images, np.ndarray) else None
     return Splits(*splits, list(class_names), channels=channels, skipped=list(skipped))

@@ -15,12 +15,12 @@ from PIL import Image
 
 from layers.boxes import has_area
 
+from ..data.instance_masks import to_rle
 from ..data.pipeline import Preprocessing, image_file_inputs, model_image_shape
 from ..run.folder import read_run_record, require_run_for
 from ..run.loop import load_trained_model
 from .anchors import anchors_for
 from .boxes import batched_non_max_suppression, decode
-from .masks import to_rle
 from .two_stage import check_two_stage, mask_of_class, proposal_layer
 
 BATCH = 32  # images per predict call in `detect`

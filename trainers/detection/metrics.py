@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 
-from .masks import to_rle
+from ..data.instance_masks import to_rle
 
 
 def _xywh(box) -> list:

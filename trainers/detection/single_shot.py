@@ -13,7 +13,7 @@ input's pixels throughout.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 from keras import ops
@@ -44,7 +44,7 @@ from .boxes import BOX_FORMAT, IGNORED, decode, encode, match_anchors
 from .inference import detect_batches, detector
 from .metrics import coco_average_precision
 from .options import DETECTION_OPTIONS
-from .two_stage import TwoStageTraining, proposal_layer
+from .two_stage import TwoStageTraining, has_mask_head, proposal_layer
 
 MIN_BOX_SIZE = 1.0  # pixels: an augmented box narrower or lower than this has left the image
 SHOWN_SCORE = 0.3  # detections.png draws the detections scoring at least this (mAP counts them all)
@@ -148,6 +148,11 @@ def prepare(network, config: dict, classes: int, splits=None) -> DetectionData:
     if not splits.train.has_boxes:
         raise DataError(f"dataset '{config['data']['dataset']}' has no object boxes; use shapes_boxes, "
                         "shapes_instances, coco or voc")
+    if has_mask_head(network) and not splits.train.has_instance_masks:
+        raise DataError(f"'{network.name}' predicts instance masks, and dataset '{config['data']['dataset']}' has "
+                        "boxes only; use shapes_instances, or a coco file whose annotations carry segmentations")
+    if not has_mask_head(network) and splits.train.has_instance_masks:  # boxes alone: masks not read at all
+        splits = replace(splits, **{name: split.boxes_only() for name, split in splits.named().items()})
     if config["data"].get("center_crop"):
         raise DataError("data.center_crop would cut boxes off at the image's edge; the detection trainer resizes "
                         "whole images")

@@ -37,6 +37,11 @@ def proposal_layer(network):
     return found[0] if found else None
 
 
+def has_mask_head(network) -> bool:
+    """Whether the network is Mask R-CNN: two-stage, with the fourth output (mask logits)."""
+    return proposal_layer(network) is not None and len(network.outputs) == 4
+
+
 def check_two_stage(network) -> int:
     """The class count (background excluded) of a two-stage network, after checking its outputs."""
     proposals = proposal_layer(network)
@@ -114,7 +119,7 @@ def split(network) -> tuple[keras.Model, keras.Model, MaskBranch | None]:
     objectness, offsets = proposals_layer.input
     first = keras.Model(network.input, [objectness, offsets, proposals_layer.output, *maps],
                         name=f"{network.name}_first_stage")
-    masks = MaskBranch(network, maps) if len(network.outputs) == 4 else None
+    masks = MaskBranch(network, maps) if has_mask_head(network) else None
     box_maps = _distinct(tensor for layer in readers if masks is None or layer is not masks.roi
                          for tensor in layer.input[1:])
     head = keras.Model([proposals_layer.output, *box_maps], network.outputs[1:3], name=f"{network.name}_head")

@@ -164,3 +164,121 @@ def test_shapes_boxes_are_seeded_and_hold_one_to_five_objects():
     assert counts.min() >= 1 and counts.max() <= 5
     boxes = np.concatenate([s.boxes for s in first.named().values()])
     assert boxes.min() >= 0 and boxes.max() <= 1
+
+
+# -- COCO instance masks -----------------------------------------------------------------------
+def rectangle(top, left, bottom, right, height=20, width=40):
+    mask = np.zeros((height, width), "uint8")
+    mask[top:bottom, left:right] = 1
+    return mask
+
+
+@pytest.fixture
+def coco_instances_file(tmp_path):
+    """Three 40x20 images; a polygon, run lengths and compressed RLE text that are masks, and one
+    of each way a segmentation goes wrong."""
+    from trainers.data.instance_masks import to_rle
+
+    from .coco_instances import uncompressed_rle
+
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        write_image(tmp_path / name, 40, 20)
+
+    def annotation(number, image, box, **segmentation):
+        return {"id": number, "image_id": image, "category_id": 1, "bbox": box, **segmentation}
+
+    document = {
+        "images": [{"id": i + 1, "file_name": name, "width": 40, "height": 20}
+                   for i, name in enumerate(["a.jpg", "b.jpg", "c.jpg"])],
+        "categories": [{"id": 1, "name": "thing"}],
+        "annotations": [
+            annotation(1, 1, [4, 2, 10, 8], segmentation=[[4, 2, 14, 2, 14, 10, 4, 10]]),
+            annotation(2, 1, [20, 10, 20, 10], segmentation=uncompressed_rle(rectangle(10, 20, 20, 40))),
+            annotation(3, 2, [0, 5, 10, 10], segmentation=to_rle(rectangle(5, 0, 15, 10))),
+            annotation(4, 2, [1, 1, 4, 4], segmentation=[[1, 1, 5, 5]]),  # pycocotools would read a box
+            annotation(5, 2, [1, 1, 4, 4], segmentation={"size": [10, 10], "counts": [0, 100]}),
+            annotation(6, 3, [1, 1, 4, 4], segmentation={"size": [20, 40], "counts": "xyz!!"}),
+            annotation(7, 3, [1, 1, 4, 4], segmentation=[[1, 1, 5, 1, 9, 1]]),  # a line: no area
+            annotation(8, 3, [1, 1, 4, 4]),
+            annotation(9, 3, [1, 1, 4, 4], segmentation={"size": [20, 40], "counts": [5, 10]}),
+            annotation(10, 3, [1, 1, 4, 4], segmentation="the mask"),
+            annotation(11, 3, [0, 0, 40, 20], segmentation=[[0, 0, 40, 0, 40, 20]], iscrowd=1),
+        ],
+    }
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def streamed_targets(split, size):
+    """Every image's training targets at the model's `size`, through the detection pipeline."""
+    from trainers.data.pipeline import Preprocessing, StreamPlan, eval_stream
+    from trainers.detection.single_shot import _finisher
+
+    prep = Preprocessing.of((*size, 3), {})
+    batches = list(eval_stream(split, prep, StreamPlan(_finisher(prep.size), 4)).as_numpy_iterator())
+    return {key: np.concatenate([targets[key] for _, targets in batches]) for key in batches[0][1]}
+
+
+def test_coco_polygons_and_rle_become_masks_at_the_models_size_and_each_bad_segmentation_is_named(
+        coco_instances_file, capsys):
+    splits = load_dataset({"dataset": "coco", "path": str(coco_instances_file), "validation_split": 0,
+                           "test_split": 0})
+    warnings = capsys.readouterr().err.splitlines()
+    described = "annotation {} (box [1, 1, 4, 4], xywh): "
+    expected = [("b.jpg", described.format(4) + "a polygon needs at least 3 (x, y) points, one has 4 numbers"),
+                ("b.jpg", described.format(5) + "the RLE's size [10, 10] is not the image's [20, 40] (height, width)"),
+                ("c.jpg", described.format(6) + "the RLE's compressed counts hold 'x', not a COCO RLE character"),
+                ("c.jpg", described.format(7) + "the segmentation covers no pixel of the image"),
+                ("c.jpg", described.format(8) + "no segmentation, and in a file with masks every object needs"),
+                ("c.jpg", described.format(9) + "the RLE's counts add up to 15 pixels, not the image's 800"),
+                ("c.jpg", described.format(10) + "a segmentation is a list of polygons or an RLE")]
+    assert_each_warned_once(warnings, expected)
+    assert len(splits.skipped) == len(expected)
+    split = splits.train
+    assert split.has_instance_masks
+    order = [file.rsplit("/", 1)[-1] for file in split.files]
+    truth = {"a.jpg": [rectangle(2, 4, 10, 14), rectangle(10, 20, 20, 40)], "b.jpg": [rectangle(5, 0, 15, 10)],
+             "c.jpg": []}
+    for size, step in (((20, 40), 1), ((10, 20), 2)):  # nearest neighbour: every other pixel's centre
+        targets = streamed_targets(split, size)
+        assert targets["masks"].shape == (3, 2, *size)
+        for row, name in enumerate(order):
+            objects = targets["classes"][row] >= 0
+            assert objects.sum() == len(truth[name])
+            for mask, box, expected_mask in zip(targets["masks"][row], targets["boxes"][row], truth[name]):
+                np.testing.assert_array_equal(mask, expected_mask[step // 2::step, step // 2::step])
+                rows, cols = np.nonzero(mask)
+                np.testing.assert_allclose(box, [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], atol=0.5)
+            assert not targets["masks"][row][~objects].any()
+
+
+def test_strict_coco_refuses_the_first_bad_segmentation_by_file_and_annotation(coco_instances_file):
+    with pytest.raises(DataError, match=r"b\.jpg: annotation 4 \(box \[1, 1, 4, 4\], xywh\): a polygon needs"):
+        load_dataset({"dataset": "coco", "path": str(coco_instances_file), "strict": True})
+
+
+def test_a_coco_file_of_boxes_alone_is_detection_data(coco_file):
+    splits = load_dataset({"dataset": "coco", "path": str(coco_file), "images": str(coco_file.parent / "images")})
+    assert splits.train.has_boxes and not splits.train.has_instance_masks
+
+
+def test_generated_instances_written_as_a_coco_file_stream_as_the_generated_data_does(tmp_path):
+    """The same images on disk (PNG, masks as RLE) and in memory give the same boxes and masks,
+    at the images' size and at half of it."""
+    from trainers.detection.data import split_detections
+
+    from .coco_instances import write_coco_instances
+
+    path, (images, boxes, classes, masks) = write_coco_instances(tmp_path, 12)
+    config = {"validation_split": 0, "test_split": 0}
+    on_disk = load_dataset({"dataset": "coco", "path": str(path), **config}).train
+    order = [int(file.rsplit("/", 1)[-1].split(".")[0]) for file in on_disk.files]
+    in_memory = split_detections(images[order], boxes[order] / 64, classes[order], config, ["c", "s", "t"],
+                                 instance_masks=masks[order]).train
+    assert len(on_disk) == len(in_memory) == 12
+    for size in ((64, 64), (32, 32)):
+        from_files, generated = streamed_targets(on_disk, size), streamed_targets(in_memory, size)
+        for key in ("boxes", "classes", "masks"):
+            np.testing.assert_allclose(from_files[key], generated[key], atol=1e-4, err_msg=key)
+        assert generated["masks"].sum() > 0

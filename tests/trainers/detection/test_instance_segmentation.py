@@ -1,9 +1,9 @@
 """Instance segmentation (Mask R-CNN) with the detection trainer on the current backend: the mask
 head cut out of the network gives the network's masks, masks travel with their images through the
 training stream's flips, a mask read over its box and pasted back is the same mask, COCO's `segm`
-evaluation scores true masks 1 and swapped ones lower, and a tiny run of
-specs/mask_rcnn_shapes.yaml learns masks, evaluates them and draws them, and `detect` writes them
-as COCO RLE."""
+evaluation scores true masks 1 and swapped ones lower, a mask head refuses data of boxes alone,
+and a tiny run of specs/mask_rcnn_shapes.yaml on a COCO file of instances (images and RLE masks
+on disk) learns masks, evaluates them and draws them, and `detect` writes them as COCO RLE."""
 
 import json
 from pathlib import Path
@@ -13,12 +13,14 @@ import pytest
 
 from builder import SpecError, build_model
 from builder.cli.main import main
+from trainers.errors import DataError
 
 pytestmark = pytest.mark.xdist_group("test_instance_segmentation")
 
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = ROOT / "specs" / "mask_rcnn_shapes.yaml"
-TINY = {"width": 4, "regions": 8, "hidden": 16, "mask_width": 4}
+BOX_TINY = {"width": 4, "regions": 8, "hidden": 16}
+TINY = BOX_TINY | {"mask_width": 4}
 
 
 def to_numpy(value):
@@ -122,14 +124,32 @@ def test_coco_segm_evaluation_scores_true_masks_one_and_swapped_masks_lower():
     assert set(boxes_only) == {"map", "map50"}
 
 
+def test_a_mask_head_asks_for_instance_masks_and_a_box_detector_leaves_them_unread():
+    from trainers.detection.data import load_shapes_boxes, load_shapes_instances
+    from trainers.detection.single_shot import prepare
+
+    config = {"data": {"dataset": "shapes_boxes", "count": 20}}
+    with pytest.raises(DataError, match="'mask_rcnn_shapes' predicts instance masks, and dataset 'shapes_boxes' has "
+                                        "boxes only; use shapes_instances, or a coco file"):
+        prepare(build_model(SPEC, TINY), config, 3, load_shapes_boxes(config["data"]))
+    instances = load_shapes_instances({"count": 20})
+    boxes_only = prepare(build_model(ROOT / "specs" / "faster_rcnn_shapes.yaml", BOX_TINY),
+                         config, 3, instances)
+    assert instances.train.has_instance_masks and not boxes_only.splits.train.has_instance_masks
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
+    """A tiny Mask R-CNN trained on generated instances brought as people bring theirs: PNG files
+    and a COCO file whose masks are RLE, streamed from disk."""
     from trainers import run_training
 
+    from .coco_instances import write_coco_instances
+
+    path, _ = write_coco_instances(tmp_path_factory.mktemp("coco"), 120)
     out = tmp_path_factory.mktemp("runs")
     return run_training(SPEC, overrides=TINY, out=out, verbose=0,
-                        train_overrides={"epochs": 2, "batch_size": 16,
-                                         "data": {"dataset": "shapes_instances", "count": 120}})
+                        train_overrides={"epochs": 2, "batch_size": 16, "data": {"dataset": "coco", "path": str(path)}})
 
 
 def test_a_tiny_run_learns_masks_and_reports_mask_map(trained_run):
@@ -144,8 +164,8 @@ def test_a_tiny_run_learns_masks_and_reports_mask_map(trained_run):
 def test_detect_writes_each_mask_as_coco_rle_at_the_images_own_size(trained_run, tmp_path):
     from PIL import Image
 
+    from trainers.data.instance_masks import to_mask
     from trainers.detection.data import generate_shapes_instances
-    from trainers.detection.masks import to_mask
 
     folder, _ = trained_run
     images, _, _, _ = generate_shapes_instances(1, 64, seed=9)

@@ -1,6 +1,6 @@
 """Instance data: the generated `shapes_instances` (masks that match their boxes and classes,
 occlusion, backgrounds and colours varied so that only the outline tells the class) and COCO's
-run-length encoding both ways through pycocotools."""
+run-length encoding both ways through pycocotools, and its compressed text read back as run lengths."""
 
 import json
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
+from trainers.data.instance_masks import run_lengths, to_mask, to_rle
 from trainers.detection.data import generate_shapes_instances
-from trainers.detection.masks import to_mask, to_rle
+
+from .coco_instances import uncompressed_rle
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +91,18 @@ def test_polygons_and_uncompressed_rle_become_the_same_mask():
     from_polygon = to_mask(square, 16, 16)
     ys, xs = np.nonzero(from_polygon)
     assert (xs.min(), ys.min(), xs.max(), ys.max()) == (4, 2, 11, 9) and from_polygon.sum() == 64
-    flat = from_polygon.flatten(order="F")  # uncompressed RLE counts runs column by column, zeros first
-    changes = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
-    uncompressed = {"size": [16, 16], "counts": np.diff(np.concatenate([[0], changes])).tolist()}
-    np.testing.assert_array_equal(to_mask(uncompressed, 16, 16), from_polygon)
+    np.testing.assert_array_equal(to_mask(uncompressed_rle(from_polygon), 16, 16), from_polygon)
+
+
+@pytest.mark.parametrize("shape", [(23, 31), (480, 640)])
+def test_compressed_rle_text_reads_as_its_run_lengths(shape):
+    rng = np.random.default_rng(len(shape))
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    masks = [rng.random(shape) > 0.6, np.ones(shape, bool), np.zeros(shape, bool),
+             (rows - shape[0] / 2) ** 2 + (cols - shape[1] / 3) ** 2 < (shape[0] / 3) ** 2]  # long runs
+    for mask in masks:
+        assert run_lengths(to_rle(mask)["counts"]) == uncompressed_rle(mask)["counts"]
+    with pytest.raises(ValueError, match="end in the middle of a number"):
+        run_lengths(to_rle(masks[0])["counts"] + "h")  # "h": more characters follow
+    with pytest.raises(ValueError, match="hold '~'"):
+        run_lengths("12~4")
