@@ -113,6 +113,18 @@ def test_fields_go_through_a_model_called_as_a_layer():
     assert all(size >= 32 for size in whole["decoder"]["receptive_field"])
 
 
+def test_a_model_called_several_times_counts_every_call():
+    """A Siamese pair runs its embedding twice per example, a triplet three times."""
+    from builder import build_models
+
+    models = build_models(SPECS / "siamese.yaml")
+    embedding = analyze(models["embedding"])["totals"]
+    for name, calls in (("siamese", 2), ("triplet", 3)):
+        row = {row["name"]: row for row in analyze(models[name])["rows"]}["embedding"]
+        assert row["macs"] == calls * embedding["macs"] and row["params"] == 200320
+        assert row["activation_bytes"] == calls * (embedding["activation_bytes"] - 16 * 16 * 4)  # its input: a view
+
+
 @st.composite
 def reshaping_networks(draw) -> dict:
     """Small networks that move between images, sequences and vectors: convolutions and pooling

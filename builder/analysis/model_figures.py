@@ -145,13 +145,35 @@ def _input_shape(layer, fallback) -> tuple:
     return _shape(value) if value is not None else fallback
 
 
-def _nested(layer, bytes_per_value: int, input_fields: list):
+def _nested(layer, bytes_per_value: int, input_fields: list, call_shapes: list):
     """(MACs, activation bytes, output field) of a model called as a layer (an encoder inside an
-    autoencoder), its inputs' fields those of the layers that feed it."""
-    inner, fields, outputs = _analysis(layer, bytes_per_value, input_fields[0] if len(input_fields) == 1 else None)
-    inputs = sum(row["activation_bytes"] for row in inner["rows"] if row["class"] == "Input")
-    field = _merged([fields[name] for name in outputs])
-    return inner["totals"]["macs"], inner["totals"]["activation_bytes"] - inputs, field
+    autoencoder), its inputs' fields those of the layers that feed it. A model called more than
+    once (a Siamese pair's embedding; one RPN head on each pyramid level) counts every call, each at
+    its own input's shape; its output field is then not tracked."""
+    calls = [shape for shape in call_shapes if shape is not None] or [None]
+    total_macs = total_bytes = 0
+    field = None
+    for shape in calls:
+        model = layer if shape is None or shape == _shape(layer.inputs[0]) else _called_at(layer, shape)
+        if model is None:  # several inputs: counted at the shapes it was built with
+            model = layer
+        own_field = input_fields[0] if len(input_fields) == 1 else None
+        inner, fields, outputs = _analysis(model, bytes_per_value, own_field)
+        inputs = sum(row["activation_bytes"] for row in inner["rows"] if row["class"] == "Input")
+        total_macs += inner["totals"]["macs"]
+        total_bytes += inner["totals"]["activation_bytes"] - inputs
+        field = _merged([fields[name] for name in outputs]) if len(calls) == 1 else None
+    return total_macs, total_bytes, field
+
+
+def _called_at(model, shape: tuple):
+    """A copy of a single-input model built on inputs of `shape` (its own weights, unused; the
+    model itself is left as it is), or None for a model of several inputs."""
+    import keras
+
+    if len(model.inputs) != 1:
+        return None
+    return keras.models.clone_model(model, input_tensors=keras.Input(shape=shape, dtype=model.inputs[0].dtype))
 
 
 def _computing(layer, kind: str) -> tuple:
@@ -199,7 +221,7 @@ def _analysis(model, bytes_per_value: int, input_field=OWN_INPUT) -> tuple[dict,
                 fields[name] = input_field if input_field and spatial in (0, len(input_field[0])) else None
         else:
             fields[name] = _field(layer, kind, incoming, in_shape, out_shape)
-        nested = _nested(layer, bytes_per_value, incoming) if hasattr(layer, "layers") else None
+        nested = _nested(layer, bytes_per_value, incoming, node.call_shapes) if hasattr(layer, "layers") else None
         if nested:
             fields[name] = nested[2]
         field = fields[name]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -10,8 +10,23 @@ class LayerNode:
     name: str
     kind: str  # the layer class name; "Input" for input layers; an operation's class (`x + y`: "Add")
     shapes: tuple  # weight shapes
-    inputs: list  # producer names, in argument order
+    inputs: list  # producer names, in argument order (of every call, one call after another)
     layer: object = None  # the Keras layer; None for an operation written with operators
+    call_shapes: list = field(default_factory=list)  # per call, its first input's shape without the batch axis
+
+
+def _first_shape(value):
+    """The shape (batch axis left out) of the first tensor in a serialized inbound node, or None."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return tuple(value["config"]["shape"][1:])
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            shape = _first_shape(item)
+            if shape is not None:
+                return shape
+    return None
 
 
 def _history_refs(value, refs: list) -> None:
@@ -45,11 +60,13 @@ def model_graph(model) -> tuple[dict, list]:
     for entry in config["layers"]:
         name = entry["name"]
         refs: list = []
-        for node in entry.get("inbound_nodes", []):
+        calls = entry.get("inbound_nodes", [])
+        for node in calls:
             _history_refs(node.get("args", []), refs)
         layer = by_name.get(name)
         kind = "Input" if entry["class_name"] == "InputLayer" else entry["class_name"]
-        layers[name] = LayerNode(name, kind, _weight_shapes(layer), refs, layer)
+        layers[name] = LayerNode(name, kind, _weight_shapes(layer), refs, layer,
+                                 [_first_shape(node.get("args", [])) for node in calls])
     declared = config["output_layers"]  # [name, node, index] for one output, else a list of them
     outputs = [declared[0]] if isinstance(declared[0], str) else [item[0] for item in declared]
     return layers, outputs
