@@ -125,6 +125,15 @@ def test_a_model_called_several_times_counts_every_call():
         assert row["activation_bytes"] == calls * (embedding["activation_bytes"] - 16 * 16 * 4)  # its input: a view
 
 
+def test_a_model_called_on_maps_of_two_sizes_counts_each_call_at_its_own():
+    """The feature pyramid's one RPN head runs on a 16x16 and an 8x8 map (its own input's size is
+    left free)."""
+    rows = {row["name"]: row for row in analyze(build_model(SPECS / "faster_rcnn_fpn_shapes.yaml"))["rows"]}
+    per_cell = 3 * 3 * 64 * 64 + 64 * 2 + 64 * 8  # the 3x3 convolution, objectness and offsets per anchor pair
+    assert rows["rpn_head"]["macs"] == per_cell * (16 * 16 + 8 * 8)
+    assert rows["rpn_head"]["activation_bytes"] == 4 * (64 + 2 + 8) * (16 * 16 + 8 * 8)  # the reshapes are views
+
+
 @st.composite
 def reshaping_networks(draw) -> dict:
     """Small networks that move between images, sequences and vectors: convolutions and pooling

@@ -1,7 +1,8 @@
 """Two-stage detection with the detection trainer on the current backend: the network split where
 the proposals enter the head (same layers, same outputs), regions decoded into detections, the
-outputs a two-stage network must have, and a tiny run of specs/faster_rcnn_shapes.yaml that
-trains both stages, evaluates, detects and resumes."""
+outputs a two-stage network must have, a tiny run of specs/faster_rcnn_shapes.yaml that trains
+both stages, evaluates, detects and resumes, and specs/faster_rcnn_fpn_shapes.yaml's feature
+pyramid (one RPN head on both levels, regions read at the level their size chooses) in a tiny run."""
 
 import json
 from pathlib import Path
@@ -82,6 +83,49 @@ def test_summary_shows_the_proposal_anchors(capsys):
     assert "Anchors (train: section): 192 (8x8 cells x 3 at stride 8), in region_proposals 'proposals' " \
            "(two stages)" in out
     assert "RegionProposals" in out and "RoIAlign" in out
+
+
+FPN_SPEC = ROOT / "specs" / "faster_rcnn_fpn_shapes.yaml"
+FPN_TINY = {"width": 4, "pyramid": 8, "regions": 8, "hidden": 16}
+
+
+def test_the_feature_pyramid_runs_one_rpn_head_on_both_levels_and_reads_each_region_at_its_size():
+    import keras
+
+    from layers import RoIAlign
+    from trainers.detection.two_stage import split
+
+    network = build_model(FPN_SPEC, FPN_TINY)
+    [rpn_head] = [layer for layer in network.layers if isinstance(layer, keras.Model)]
+    images = np.random.default_rng(1).uniform(0, 1, (2, 64, 64, 3)).astype("float32")
+    first, head, _ = split(network)
+    objectness, offsets, proposals, fine, coarse = first(images)
+    assert tuple(fine.shape) == (2, 16, 16, 8) and tuple(coarse.shape) == (2, 8, 8, 8)
+    # anchors of the finer level first, both levels scored by the one head's weights
+    assert tuple(objectness.shape) == (2, 16 * 16 * 2 + 8 * 8 * 2)
+    for level, (start, end) in zip((fine, coarse), ((0, 512), (512, 640))):
+        level_scores, level_offsets = rpn_head(level)
+        np.testing.assert_allclose(to_numpy(objectness)[:, start:end], to_numpy(level_scores), atol=1e-5)
+        np.testing.assert_allclose(to_numpy(offsets)[:, start:end], to_numpy(level_offsets), atol=1e-5)
+    whole = network(images)
+    for part, full in zip(head([proposals, fine, coarse]), whole[1:]):
+        np.testing.assert_allclose(to_numpy(part), to_numpy(full), atol=1e-4)
+    [regions] = [layer for layer in network.layers if isinstance(layer, RoIAlign)]
+    boxes = np.array([[[0, 0, 12, 12], [0, 0, 31, 31], [0, 0, 32, 32], [0, 0, 64, 64]]], "float32")
+    assert to_numpy(regions.levels(keras.ops.convert_to_tensor(boxes))).tolist() == [[0, 0, 1, 1]]
+
+
+def test_a_tiny_feature_pyramid_run_trains_both_stages(tmp_path):
+    from trainers import run_training
+
+    folder, metrics = run_training(FPN_SPEC, overrides=FPN_TINY, out=tmp_path, verbose=0,
+                                   train_overrides={"epochs": 1, "batch_size": 16,
+                                                    "data": {"dataset": "shapes_boxes", "count": 48}})
+    rows = (folder / "history.csv").read_text().splitlines()
+    header, values = rows[0].split(","), rows[1].split(",")
+    for term in ("objectness_loss", "proposal_box_loss", "class_loss", "box_loss"):
+        assert np.isfinite(float(values[header.index(term)])), term
+    assert 0 <= metrics["map"] <= metrics["map50"] <= 1 and (folder / "model.keras").is_file()
 
 
 @pytest.fixture(scope="module")
