@@ -46,14 +46,19 @@ def checked_rle_text(segmentation, height: int, width: int) -> str:
             if len(polygon) < 6 or len(polygon) % 2:
                 raise ValueError(f"a polygon needs at least 3 (x, y) points, one has {len(polygon)} numbers")
     elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
-        if [int(side) for side in segmentation["size"]] != [height, width]:
-            raise ValueError(f"the RLE's size {list(segmentation['size'])} is not the image's [{height}, {width}] "
-                             "(height, width)")
-        counts = segmentation["counts"]
+        size, counts = segmentation["size"], segmentation["counts"]
+        if not isinstance(size, list) or len(size) != 2 or not all(isinstance(side, int) for side in size):
+            raise ValueError(f"an RLE's size is [height, width], not {size!r}")
+        if size != [height, width]:
+            raise ValueError(f"the RLE's size {size} is not the image's [{height}, {width}] (height, width)")
+        if isinstance(counts, list) and not all(isinstance(run, int) for run in counts):
+            raise ValueError("an RLE's run lengths are whole numbers")
         if not isinstance(counts, (list, str)):
             raise ValueError("an RLE's counts are a list of run lengths or COCO's compressed text")
         runs = counts if isinstance(counts, list) else run_lengths(counts)
-        if min(runs, default=0) < 0 or sum(runs) != height * width:
+        if min(runs, default=0) < 0:
+            raise ValueError("the RLE has a negative run length")
+        if sum(runs) != height * width:
             raise ValueError(f"the RLE's counts add up to {sum(runs)} pixels, not the image's {height * width}")
     else:
         raise ValueError("a segmentation is a list of polygons or an RLE {size: [height, width], counts: ...}")

@@ -202,6 +202,8 @@ def coco_instances_file(tmp_path):
             annotation(8, 3, [1, 1, 4, 4]),
             annotation(9, 3, [1, 1, 4, 4], segmentation={"size": [20, 40], "counts": [5, 10]}),
             annotation(10, 3, [1, 1, 4, 4], segmentation="the mask"),
+            annotation(12, 3, [1, 1, 4, 4], segmentation={"size": 20, "counts": [800]}),
+            annotation(13, 3, [1, 1, 4, 4], segmentation={"size": [20, 40], "counts": ["800"]}),
             annotation(11, 3, [0, 0, 40, 20], segmentation=[[0, 0, 40, 0, 40, 20]], iscrowd=1),
         ],
     }
@@ -232,7 +234,9 @@ def test_coco_polygons_and_rle_become_masks_at_the_models_size_and_each_bad_segm
                 ("c.jpg", described.format(7) + "the segmentation covers no pixel of the image"),
                 ("c.jpg", described.format(8) + "no segmentation, and in a file with masks every object needs"),
                 ("c.jpg", described.format(9) + "the RLE's counts add up to 15 pixels, not the image's 800"),
-                ("c.jpg", described.format(10) + "a segmentation is a list of polygons or an RLE")]
+                ("c.jpg", described.format(10) + "a segmentation is a list of polygons or an RLE"),
+                ("c.jpg", described.format(12) + "an RLE's size is [height, width], not 20"),
+                ("c.jpg", described.format(13) + "an RLE's run lengths are whole numbers")]
     assert_each_warned_once(warnings, expected)
     assert len(splits.skipped) == len(expected)
     split = splits.train
