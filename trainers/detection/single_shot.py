@@ -148,10 +148,11 @@ def prepare(network, config: dict, classes: int, splits=None) -> DetectionData:
     if not splits.train.has_boxes:
         raise DataError(f"dataset '{config['data']['dataset']}' has no object boxes; use shapes_boxes, "
                         "shapes_instances, coco or voc")
-    if has_mask_head(network) and not splits.train.has_instance_masks:
+    masks_predicted = has_mask_head(network)
+    if masks_predicted and not splits.train.has_instance_masks:
         raise DataError(f"'{network.name}' predicts instance masks, and dataset '{config['data']['dataset']}' has "
                         "boxes only; use shapes_instances, or a coco file whose annotations carry segmentations")
-    if not has_mask_head(network) and splits.train.has_instance_masks:  # boxes alone: masks not read at all
+    if not masks_predicted and splits.train.has_instance_masks:  # boxes alone: masks not read at all
         splits = replace(splits, **{name: split.boxes_only() for name, split in splits.named().items()})
     if config["data"].get("center_crop"):
         raise DataError("data.center_crop would cut boxes off at the image's edge; the detection trainer resizes "
