@@ -45,30 +45,33 @@ def _as_spec(spec_or_path, overrides) -> Spec:
 
 
 def build_models(spec_or_path, overrides: dict | None = None, max_params: int | None = None,
-                 check_expect: bool = True) -> dict:
+                 check_expect: bool = True, initialize: bool = True) -> dict:
     """All models a spec defines, by name. Specs over `max_params` weights (default
     `builder.building.model_builder.MAX_PARAMS`) are refused before any weight is allocated;
     models whose parameter counts differ from the spec's `expect:` are refused unless
     `check_expect` is False (the figures describe the spec at its own params: with overrides
-    they are not checked)."""
+    they are not checked). `initialize=False` leaves the weights unallocated: models to count
+    and inspect (summary, plot), built without drawing millions of initial values; a weight read
+    from them is drawn anew each time, so they are not for computing."""
     from .building.expectations import enforce_expectations
     from .building.model_builder import MAX_PARAMS
     from .building.model_builder import build_models as _build
 
     spec = _as_spec(spec_or_path, overrides)
-    models = _build(spec, max_params or MAX_PARAMS)
+    models = _build(spec, max_params or MAX_PARAMS, initialize)
     if check_expect:
         enforce_expectations(spec, models)
     return models
 
 
-def build_model(spec_or_path, overrides: dict | None = None, model: str | None = None, check_expect: bool = True):
+def build_model(spec_or_path, overrides: dict | None = None, model: str | None = None, check_expect: bool = True,
+                initialize: bool = True):
     """The spec's main model (or the one named `model`) as a Functional keras.Model; see
-    `build_models` for `check_expect`."""
+    `build_models` for `check_expect` and `initialize`."""
     spec = _as_spec(spec_or_path, overrides)
     if model is not None:
         spec.check_model(model)
-    return build_models(spec, check_expect=check_expect)[model or spec.main]
+    return build_models(spec, check_expect=check_expect, initialize=initialize)[model or spec.main]
 
 
 def copy_weights(source, target) -> int:

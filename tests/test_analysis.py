@@ -134,6 +134,18 @@ def test_a_model_called_on_maps_of_two_sizes_counts_each_call_at_its_own():
     assert rows["rpn_head"]["activation_bytes"] == 4 * (64 + 2 + 8) * (16 * 16 + 8 * 8)  # the reshapes are views
 
 
+@pytest.mark.parametrize("spec", ["siamese", "faster_rcnn_fpn_shapes", "googlenet"])
+def test_models_built_without_weights_summarize_as_built_ones(spec):
+    """`summary` and `plot` build with `initialize=False`, and report the same figures."""
+    from builder import build_models, load_spec
+    from builder.analysis.summary import summarize
+
+    loaded = load_spec(SPECS / f"{spec}.yaml")
+    built, shapes_only = build_models(loaded), build_models(loaded, initialize=False)
+    assert {name: summarize(model, loaded) for name, model in shapes_only.items()} == {
+        name: summarize(model, loaded) for name, model in built.items()}
+
+
 @st.composite
 def reshaping_networks(draw) -> dict:
     """Small networks that move between images, sequences and vectors: convolutions and pooling

@@ -20,12 +20,15 @@ MAX_PARAMS = 2_000_000_000  # weights in all models of a spec
 MAX_ACTIVATION = 2**28  # elements of one layer's output for one example (1 GiB in float32)
 
 
-def build_models(spec, max_params: int = MAX_PARAMS) -> dict:
+def build_models(spec, max_params: int = MAX_PARAMS, initialize: bool = True) -> dict:
     """Every model of a spec, in definition order (a model may call earlier ones).
 
     The models are built with their weights' memory deferred, so the parameter count is known
     before anything is allocated: a spec that would need terabytes is refused in milliseconds,
-    any other gets its weights initialized as usual.
+    any other gets its weights initialized as usual. With `initialize=False` they never are: the
+    models have their layers, shapes and parameter counts, for counting and inspection (drawing the
+    initial weights is most of a large model's build time, seconds on JAX); a weight read from such
+    a model is a fresh draw of its initializer each time, never stored.
     """
     import keras
 
@@ -40,7 +43,8 @@ def build_models(spec, max_params: int = MAX_PARAMS) -> dict:
             for name, graph in spec.graphs.items():
                 models[name] = build_graph(graph, models, sizes)
         _check_parameter_budget(sizes, max_params)
-        initialize_deferred_variables()
+        if initialize:
+            initialize_deferred_variables()
     return models
 
 

@@ -70,7 +70,7 @@ def cmd_summary(args) -> int:
     spec = load_spec(args.spec, parse_overrides(args.overrides))
     if args.model:
         spec.check_model(args.model)  # before the (slow) build
-    models = build_models(spec, check_expect=not args.no_expect)
+    models = build_models(spec, check_expect=not args.no_expect, initialize=False)  # shapes and counts only
     names = [args.model] if args.model else list(models)
     reports = [summarize(models[name], spec) for name in names]
     for name, report in zip(names, reports):
@@ -189,7 +189,7 @@ def cmd_plot(args) -> int:
     spec = load_spec(args.spec, parse_overrides(args.overrides))
     import keras
 
-    model = build_model(spec, model=args.model)
+    model = build_model(spec, model=args.model, initialize=False)  # the graph only
     keras.utils.plot_model(model, to_file=args.output, show_shapes=True, show_layer_names=True,
                            show_layer_activations=True)
     print(f"drew {model.name} to {args.output}")
