@@ -130,6 +130,19 @@ def backend() -> str:
     return keras.backend.backend()
 
 
+def forward(model, inputs) -> list:
+    """The model's outputs in inference mode, as NumPy arrays. On JAX one compiled call: eagerly,
+    JAX compiles each operation of the network on its own, which takes several times longer for
+    the zoo's networks; TensorFlow runs the ops eagerly at once, sooner than it traces a graph."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        outputs = model.predict_on_batch(inputs)
+    else:
+        outputs = model(inputs, training=False)
+    return [keras.ops.convert_to_numpy(out) for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+
 ONCE = ("backend_free", "backends_named")
 
 

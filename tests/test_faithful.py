@@ -6,7 +6,7 @@ import pytest
 import builder
 from builder.building.weight_copy import WeightTransferError, copy_weights
 
-from .conftest import SPECS
+from .conftest import SPECS, forward
 
 CASES = [("vgg16.yaml", "VGG16", "fc2"), ("resnet50.yaml", "ResNet50", "avg_pool")]
 
@@ -21,7 +21,7 @@ def test_same_outputs_as_keras_applications(spec_file, application, feature_laye
 
     def features(model, layer_name):
         probe = keras.Model(model.input, [model.get_layer(layer_name).output, model.outputs[0]])
-        return [keras.ops.convert_to_numpy(t) for t in probe(x, training=False)]
+        return forward(probe, x)
 
     ours_feature_layer = ours.layers[-2].name  # the layer feeding the classifier
     before = features(ours, ours_feature_layer)

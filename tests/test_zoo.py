@@ -7,7 +7,7 @@ import pytest
 from builder import build_model, build_models, load_spec
 from builder.analysis.summary import check_expectations
 
-from .conftest import SPECS, ZOO
+from .conftest import SPECS, ZOO, forward
 
 
 def _id(path):
@@ -44,12 +44,7 @@ def test_forward_pass_at_small_input(path):
     rng = np.random.default_rng(0)
     inputs = [rng.uniform(0, 1, (2, *shape)).astype("float32") for shape in small.graph.inputs.values()]
     x = inputs[0]
-    if keras.backend.backend() == "jax":  # one compiled forward pass; eagerly JAX compiles every op on its own
-        outputs = model.predict_on_batch(inputs if len(inputs) > 1 else x)
-    else:  # TensorFlow runs the ops eagerly at once; tracing a graph first would take longer
-        outputs = model(inputs if len(inputs) > 1 else x, training=False)
-    outputs = [keras.ops.convert_to_numpy(out) for out in (outputs if isinstance(outputs, (list, tuple))
-                                                            else [outputs])]
+    outputs = forward(model, inputs if len(inputs) > 1 else x)
     for out in outputs:
         assert out.shape[0] == 2 and np.all(np.isfinite(out))
     trainer = (spec.train or {}).get("trainer", "supervised")
