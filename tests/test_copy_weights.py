@@ -9,18 +9,14 @@ import pytest
 from builder import build_model, copy_weights
 from builder.building.weight_copy import WeightTransferError
 
+from .conftest import forward
+
 
 def _randomized(model, seed=0):
     rng = np.random.default_rng(seed)
     for weight in model.weights:
         weight.assign(rng.uniform(-1.0, 1.0, size=weight.shape).astype(weight.dtype))
     return model
-
-
-def _numpy(tensor):
-    import keras
-
-    return keras.ops.convert_to_numpy(tensor)
 
 
 SQUEEZE_EXCITE_UNIT = """
@@ -62,7 +58,7 @@ def test_a_reference_computing_with_operations_between_layers_is_paired(write_sp
     spec_built = build_model(write_spec(SQUEEZE_EXCITE_UNIT))
     assert copy_weights(reference, spec_built) == 3
     x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype("float32")
-    np.testing.assert_allclose(_numpy(spec_built(x)), _numpy(reference(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(forward(spec_built, x)[0], forward(reference, x)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_kerass_normalization_pairs_with_the_specs_normalization(write_spec):
@@ -82,7 +78,7 @@ def test_kerass_normalization_pairs_with_the_specs_normalization(write_spec):
     """))
     assert copy_weights(reference, spec_built) == 2
     x = np.random.default_rng(2).normal(size=(3, 6)).astype("float32")
-    np.testing.assert_allclose(_numpy(spec_built(x)), _numpy(reference(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(forward(spec_built, x)[0], forward(reference, x)[0], rtol=1e-5, atol=1e-6)
 
 
 def test_a_keras_2_model_is_refused_in_one_line(write_spec):
@@ -136,7 +132,7 @@ def test_mobilenet_v3_small_takes_keras_applications_weights():
     (`ReLU(6)(x + 3) * (1 / 6)`); the zoo spec writes `activation: {fn: hard_sigmoid}`."""
     import keras
 
-    from .conftest import SPECS, forward
+    from .conftest import SPECS
 
     reference = keras.applications.MobileNetV3Small(input_shape=(64, 64, 3), weights=None, classes=10)
     _randomized_statistics(reference)
@@ -179,7 +175,7 @@ def test_efficientnets_normalization_stem_takes_keras_applications_weights(write
     """))
     assert copy_weights(reference, spec_built) == 3
     x = np.random.default_rng(5).uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(_numpy(spec_built(x)), _numpy(reference(x)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(forward(spec_built, x)[0], forward(reference, x)[0], rtol=1e-4, atol=1e-5)
     keras.backend.clear_session()
 
 
@@ -193,12 +189,12 @@ def test_fixed_statistics_pair_with_statistics_held_as_weights_either_way(write_
     held = build_model(write_spec("input: [3]\nlayers:\n  - normalization: {}\n  - dense: {units: 2}\n"))
     assert copy_weights(fixed_source, held) == 2  # the dense layer, and the statistics into weights
     x = np.random.default_rng(6).normal(size=(4, 3)).astype("float32")
-    np.testing.assert_allclose(_numpy(held(x)), _numpy(fixed_source(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(forward(held, x)[0], forward(fixed_source, x)[0], rtol=1e-5, atol=1e-6)
 
     same = build_model(write_spec(f"input: [3]\nlayers:\n  - normalization: {{mean: {mean}, variance: {variance}}}\n"
                                   "  - dense: {units: 2}\n", "same.yaml"))
     assert copy_weights(held, same) == 1  # equal constants: nothing to copy but the dense layer
-    np.testing.assert_allclose(_numpy(same(x)), _numpy(held(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(forward(same, x)[0], forward(held, x)[0], rtol=1e-5, atol=1e-6)
 
     other = build_model(write_spec("input: [3]\nlayers:\n  - normalization: {mean: [0, 0, 0], variance: [1, 1, 1]}\n"
                                    "  - dense: {units: 2}\n", "other.yaml"))
