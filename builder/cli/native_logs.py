@@ -17,12 +17,14 @@ import re
 import sys
 import threading
 
-# absl's prefix (severity, date, time, thread, file:line), the two notices without one, and
-# LiteRT's runtime notices ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.").
+# absl's prefix (severity, date, time, thread, file:line), the two notices without one,
+# LiteRT's runtime notices ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.") and Gloo's,
+# as processes of a group connect ("[Gloo] Rank 0 is connected to 1 peer ranks. ...").
 NATIVE_LINE = re.compile(rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ [\w.\-]+:\d+\] "
                          rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
                          rb"|To enable the following instructions: "
-                         rb"|INFO: )")
+                         rb"|INFO: "
+                         rb"|\[Gloo\] )")
 HELD_LINES = 1000  # kept until a run folder is named; older ones are dropped
 
 _active: NativeLogFilter | None = None

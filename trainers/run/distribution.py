@@ -10,10 +10,12 @@ asked for more devices than a CPU-only machine has, joins the process group, and
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -238,11 +240,31 @@ def _join(cluster: Cluster) -> None:
     the coordinator cannot be reached, so the other processes first wait for its port to open,
     and give up with one line naming it."""
     import jax
+    from jax.experimental import multihost_utils
 
     if not cluster.is_chief:
         _wait_for(cluster)
-    jax.distributed.initialize(coordinator_address=cluster.coordinator, num_processes=cluster.num_processes,
-                               process_id=cluster.process_id, initialization_timeout=cluster.timeout_s)
+    with _native_output_to_stderr():
+        jax.distributed.initialize(coordinator_address=cluster.coordinator, num_processes=cluster.num_processes,
+                                   process_id=cluster.process_id, initialization_timeout=cluster.timeout_s)
+        # The processes connect at their first computation together: this one, a barrier.
+        multihost_utils.sync_global_devices("keras-blueprint: the group has joined")
+
+
+@contextlib.contextmanager
+def _native_output_to_stderr():
+    """Gloo, which connects JAX's processes on CPUs, announces each connection from C++ on standard
+    output; sent to standard error, the command line keeps it off the console with the backends'
+    other native lines (in the run's native.log)."""
+    sys.stdout.flush()
+    console = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        ctypes.CDLL(None).fflush(None)  # C's buffer of standard output, which C++ writes through
+        os.dup2(console, 1)
+        os.close(console)
 
 
 def _wait_for(cluster: Cluster) -> None:

@@ -62,13 +62,17 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
                                                        restore_best_weights=stop.get("restore_best_weights", True)))
     if job.distributed:
         callbacks = [*job.placement.fit_callbacks(), *callbacks]
-    steps = train.steps_per_epoch
+    steps, dataset = train.steps_per_epoch, train.dataset
     if job.placement is not None and job.placement.group:
         # Keras shards each stream by process, which hides its length: give it, or Keras runs
-        # each epoch until the data runs out and warns that it did.
-        steps = steps or int(train.dataset.cardinality())
+        # each epoch until the data runs out and warns that it did. Told the length, Keras reads
+        # every epoch from one iterator, so a stream of one epoch (and the validation split) is
+        # repeated: each repetition is the next epoch, reshuffled.
+        if steps is None:
+            steps, dataset = int(dataset.cardinality()), dataset.repeat()
         if val is not None:
             fit_kwargs = {"validation_steps": int(val.cardinality()), **fit_kwargs}
+            val = val.repeat()
     first = job.initial_epoch
     with stop_at_step_end() as stop:
         callbacks.append(StopOnRequest(stop, position.save_position if position else None))
@@ -79,7 +83,7 @@ def fit(model, train: TrainStream, val, job, trainer_callbacks=(), **fit_kwargs)
                       **partial)
             first += 1
         if first < config["epochs"]:
-            model.fit(train.dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=steps, **common)
+            model.fit(dataset, epochs=config["epochs"], initial_epoch=first, steps_per_epoch=steps, **common)
     if job.distributed:
         job.placement.training_done()
 
@@ -136,11 +140,15 @@ def evaluate(model, test, examples: int) -> dict:
     """Keras's loss and metrics on the test split, as `test_<name>`."""
     if test is None:
         return {}
-    values = model.evaluate(test, verbose=0, return_dict=True)
-    result = {f"test_{key}": float(value) for key, value in values.items()}
     batch = _whole_batch_size(test)
-    if batch:  # only whole batches were evaluated (several processes): count what was
-        examples = min(int(examples), int(test.cardinality()) * batch)
+    # Several processes evaluate whole batches, each its part of them: Keras's sharding hides the
+    # stream's length, so it is given (else Keras warns that the data ran out), and what was
+    # evaluated is counted.
+    steps = int(test.cardinality()) if batch else None
+    values = model.evaluate(test, steps=steps, verbose=0, return_dict=True)
+    result = {f"test_{key}": float(value) for key, value in values.items()}
+    if batch:
+        examples = min(int(examples), steps * batch)
     result["test_examples"] = int(examples)
     return result
 

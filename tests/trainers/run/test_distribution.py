@@ -124,7 +124,7 @@ def test_every_trainer_trains_on_two_devices(tmp_path):
 def test_two_processes_train_lenet5_into_one_run_folder_that_evaluate_accepts(tmp_path):
     port = _free_port()
     group = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    arguments = ["lenet5", "--epochs", "1", "--batch-size", "32", "--quiet", "--out", str(tmp_path / "runs"), *group]
+    arguments = ["lenet5", "--epochs", "2", "--batch-size", "32", "--quiet", "--out", str(tmp_path / "runs"), *group]
     env = {**os.environ, "KERAS_BACKEND": BACKEND}
     command = [*BUILDER, "train", *arguments]
     helper = subprocess.Popen([*command, "--process-id", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -138,7 +138,10 @@ def test_two_processes_train_lenet5_into_one_run_folder_that_evaluate_accepts(tm
     assert helper.returncode == 0, helper_err[-3000:]
     assert "in 2 processes" in chief.stdout
     assert "process 0 wrote the run folder" in helper_out
+    assert "ran out of data" not in chief.stderr + helper_err  # every epoch reads a whole epoch
+    assert "[Gloo]" not in chief.stdout + chief.stderr + helper_out + helper_err  # native lines: native.log
     folder = _only_run(tmp_path / "runs")  # exactly one run folder
+    assert [row.split(",")[0] for row in (folder / "history.csv").read_text().split()[1:]] == ["1", "2"]
     assert json.loads((folder / "run.json").read_text())["devices"]["processes"] == 2
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["test_examples"] == 352  # whole global batches of 32 of the 359 test images
