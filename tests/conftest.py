@@ -161,27 +161,11 @@ def pytest_collection_finish(session):
         raise pytest.UsageError(message)
 
 
-# The modules whose tests take longest (each trains in fresh processes, or trains to a figure), in
-# the order they start under `-n 2`: pytest-xdist hands a worker its next test when it is nearly
-# out of work, so a long test collected last runs while the other worker has nothing left to do.
-LONG_FIRST = ("test_user_journeys.py", "test_documented_commands.py", "trainers/run/test_distribution.py",
-              "trainers/search/test_tune.py", "trainers/run/test_training.py",
-              "trainers/generative/test_encoder_decoder.py")
-
-
-def _start_order(item) -> int:
-    path = item.path.relative_to(ROOT / "tests").as_posix()
-    return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
-
-
 def pytest_collection_modifyitems(config, items):
-    """The long modules first (LONG_FIRST), the rest in their usual order.
-
-    Tests marked `backend_free` (the spec language's schema, the house rules, the install, the
+    """Tests marked `backend_free` (the spec language's schema, the house rules, the install, the
     docs' text) never touch a Keras backend, and tests marked `backends_named` choose their
     backends themselves, so the JAX run of the suite would repeat them unchanged: they run in the
     TensorFlow run only."""
-    items.sort(key=_start_order)
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         return
     repeated = [item for item in items if any(item.get_closest_marker(name) for name in ONCE)]
