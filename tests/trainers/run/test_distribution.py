@@ -141,7 +141,7 @@ def test_two_processes_train_lenet5_into_one_run_folder_that_evaluate_accepts(tm
     assert "ran out of data" not in chief.stderr + helper_err  # every epoch reads a whole epoch
     assert "[Gloo]" not in chief.stdout + chief.stderr + helper_out + helper_err  # native lines: native.log
     folder = _only_run(tmp_path / "runs")  # exactly one run folder
-    assert [row.split(",")[0] for row in (folder / "history.csv").read_text().split()[1:]] == ["1", "2"]
+    assert [row["epoch"] for row in _history(folder)] == ["1", "2"]
     assert json.loads((folder / "run.json").read_text())["devices"]["processes"] == 2
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["test_examples"] == 352  # whole global batches of 32 of the 359 test images
