@@ -143,7 +143,7 @@ def forward(model, inputs) -> list:
     return [keras.ops.convert_to_numpy(out) for out in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
 
-ONCE = ("backend_free", "backends_named")
+ONCE = ("backend_free", "backends_named", "backend_agnostic")
 
 
 def pytest_collection_finish(session):
@@ -163,9 +163,10 @@ def pytest_collection_finish(session):
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked `backend_free` (the spec language's schema, the house rules, the install, the
-    docs' text) never touch a Keras backend, and tests marked `backends_named` choose their
-    backends themselves, so the JAX run of the suite would repeat them unchanged: they run in the
-    TensorFlow run only."""
+    docs' text) never touch a Keras backend, tests marked `backends_named` choose their backends
+    themselves, and tests marked `backend_agnostic` check code above the backend (a study's sampling
+    and records) through runs that other tests train on both, so the JAX run of the suite would
+    repeat them unchanged: they run in the TensorFlow run only."""
     if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
         return
     repeated = [item for item in items if any(item.get_closest_marker(name) for name in ONCE)]

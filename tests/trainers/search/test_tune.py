@@ -57,10 +57,12 @@ def results(study: Path) -> list[dict]:
     return list(csv.DictReader((study / "results.csv").read_text().splitlines()))
 
 
-# How a study survives a stopped process, and how processes share one, is Optuna's storage and our
-# process handling, the same whatever backend trains the trials (each trial is an ordinary run, and
-# the rest of the suite trains those on both): the tests that start `tune` processes name TensorFlow
-# and run once.
+# How a study samples, prunes, records failures and continues, survives a stopped process and is
+# shared by processes is Optuna's storage and sampling and our bookkeeping around it, the same
+# whatever backend trains the trials (each trial is an ordinary run, and the rest of the suite trains
+# those on both). So the tests of that bookkeeping run once (`backend_agnostic`, and the tests that
+# start `tune` processes name TensorFlow); a study is still tuned on both backends by the tests of
+# the figures a trial reports (the metric trainer's recall, a GAN's Frechet distance).
 STUDY_PROCESS_BACKEND = "tensorflow"
 
 
@@ -79,6 +81,7 @@ def test_the_direction_follows_the_metric_name(metric, direction):
     assert direction_of(metric) == direction
 
 
+@pytest.mark.backend_agnostic
 def test_each_trial_is_an_ordinary_run_and_the_study_leaves_a_table_a_best_spec_and_pictures(tiny, tmp_path, capsys):
     out = tmp_path / "studies"
     assert tune(tiny, "--trials", 3, "--out", out, "--seed", 0, "--pruner", "none") == 0
@@ -115,6 +118,7 @@ def test_each_trial_is_an_ordinary_run_and_the_study_leaves_a_table_a_best_spec_
     assert "Give the new search its own --study NAME" in error
 
 
+@pytest.mark.backend_agnostic
 def test_grid_trains_every_combination_once_and_a_failing_one_is_recorded_while_the_study_goes_on(tiny, tmp_path,
                                                                                                    capsys):
     out = tmp_path / "studies"
@@ -140,6 +144,7 @@ def test_grid_trains_every_combination_once_and_a_failing_one_is_recorded_while_
     assert "Traceback" not in console
 
 
+@pytest.mark.backend_agnostic
 def test_a_trial_that_runs_out_of_memory_is_recorded_as_failed_and_the_study_goes_on(tiny, tmp_path, capsys,
                                                                                      monkeypatch):
     from trainers.search import objective
@@ -162,6 +167,7 @@ def test_a_trial_that_runs_out_of_memory_is_recorded_as_failed_and_the_study_goe
     assert "trial " + rows["12"]["trial"] + " failed: RuntimeError: RESOURCE_EXHAUSTED" in console
 
 
+@pytest.mark.backend_agnostic
 def test_a_metric_the_runs_do_not_report_ends_the_study_naming_those_they_do(tiny, tmp_path, capsys):
     assert tune(tiny, "--trials", 2, "--out", tmp_path, "--epochs", 1, "--metric", "val_acuracy",
                 "--direction", "maximize") == 1
@@ -169,6 +175,7 @@ def test_a_metric_the_runs_do_not_report_ends_the_study_naming_those_they_do(tin
     assert "the runs report no 'val_acuracy'; choose --metric among:" in error and "val_accuracy" in error
 
 
+@pytest.mark.backend_agnostic
 def test_the_median_pruner_stops_a_trial_behind_the_median_of_earlier_ones_at_the_same_epoch(tiny, tmp_path,
                                                                                               capsys):
     out, rate = tmp_path / "studies", "train.optimizer.sgd.learning_rate"
